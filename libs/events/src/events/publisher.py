@@ -1,0 +1,74 @@
+"""Publishing with publisher confirms, ``mandatory`` and a timeout on every publish."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+
+from events.broker import Broker
+from events.envelope import CONTENT_TYPE, OutboundMessage
+from events.errors import PublishError
+from events.topology import DEFAULT_EXCHANGE, declare_exchange
+
+DEFAULT_PUBLISH_TIMEOUT = 5.0
+
+
+class Publisher(Protocol):
+    async def publish(self, message: OutboundMessage) -> None:
+        """Return once the broker has confirmed; raise ``PublishError`` otherwise."""
+
+
+def to_amqp(message: OutboundMessage) -> aio_pika.Message:
+    return aio_pika.Message(
+        body=message.body,
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.routing_key,
+        timestamp=message.timestamp,
+        headers=dict(message.headers),
+    )
+
+
+class AmqpPublisher:
+    """Publishes to the ``events`` exchange on a confirm channel of ``broker``."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        exchange: str = DEFAULT_EXCHANGE,
+        timeout: float = DEFAULT_PUBLISH_TIMEOUT,
+    ) -> None:
+        self._broker = broker
+        self._exchange_name = exchange
+        self._timeout = timeout
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        broker.on_connect(self._open)
+
+    async def _open(self, connection: AbstractConnection) -> None:
+        # on_return_raises: an unroutable message is a failure, not a silent loss.
+        self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchange = await declare_exchange(self._channel, self._exchange_name)
+
+    async def publish(self, message: OutboundMessage) -> None:
+        if self._channel is None or self._channel.is_closed:
+            # A channel can close alone (e.g. a broker-side error); reopen it while
+            # the connection is up, and fail fast while it is not.
+            if not self._broker.is_ready:
+                raise PublishError("not connected to the broker")
+            await self._open(await self._broker.connection())
+        exchange = self._exchange
+        assert exchange is not None
+        try:
+            await exchange.publish(
+                to_amqp(message), message.routing_key, mandatory=True, timeout=self._timeout
+            )
+        except TimeoutError as exc:
+            raise PublishError(f"no confirm within {self._timeout}s") from exc
+        except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            raise PublishError(f"publish of {message.routing_key} failed: {exc!r}") from exc

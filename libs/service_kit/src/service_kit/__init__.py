@@ -1,0 +1,30 @@
+"""What every shop service shares at its edges."""
+
+from service_kit.app import (
+    RuntimeDep,
+    ServiceDefinition,
+    SessionDep,
+    create_app,
+    get_runtime,
+    main,
+)
+from service_kit.http import problem
+from service_kit.logs import configure_logging
+from service_kit.migrations import run_env, upgrade_head
+from service_kit.runtime import Runtime
+from service_kit.settings import ServiceSettings
+
+__all__ = [
+    "Runtime",
+    "RuntimeDep",
+    "ServiceDefinition",
+    "ServiceSettings",
+    "SessionDep",
+    "configure_logging",
+    "create_app",
+    "get_runtime",
+    "main",
+    "problem",
+    "run_env",
+    "upgrade_head",
+]

@@ -1,0 +1,158 @@
+"""Broker connections dropped, processes stopped: consumers come back, nothing is lost."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+from events import add
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.conftest import RABBITMQ_API
+from tests.integration.events.support import (
+    Recorder,
+    consumer_count,
+    count_effects,
+    order_created,
+    queue_depth,
+    relay,
+    running_consumer,
+    running_publisher,
+)
+from tests.support.apps import wait_until
+
+
+async def close_connections(name: str) -> int:
+    """Force-close every broker connection whose client name is ``name``.
+
+    Same effect as ``rabbitmqctl close_all_connections``, but scoped to this test,
+    so parallel tests and running services are left alone.
+    """
+    async with httpx.AsyncClient(base_url=RABBITMQ_API, timeout=10) as api:
+        connections = (await api.get("/connections")).json()
+        mine = [
+            c for c in connections if c.get("client_properties", {}).get("connection_name") == name
+        ]
+        for connection in mine:
+            await api.delete(f"/connections/{connection['name']}", headers={"X-Reason": "test"})
+        return len(mine)
+
+
+async def test_consumers_come_back_after_connections_are_force_closed(
+    amqp_url: str, sessions: async_sessionmaker[AsyncSession], spec
+) -> None:
+    handler = Recorder()
+    async with (
+        running_consumer(amqp_url, spec, sessions, handler) as (_broker, consumer),
+        running_publisher(amqp_url, spec.exchange) as publisher,
+    ):
+        the_relay = relay(sessions, publisher, poll_interval=0.1)
+        await the_relay.start()
+        try:
+            async with sessions() as session, session.begin():
+                for _ in range(50):
+                    await add(session, order_created())
+            await wait_until(lambda: _effects(sessions, 10))
+
+            # The management API lists a connection a moment after it opens.
+            closed = 0
+            while not closed:
+                closed = await close_connections(f"consumer-{spec.service}")
+            await close_connections("test-publisher")
+
+            await wait_until(lambda: _consumers(amqp_url, spec.name, 1), timeout=20)
+            async with sessions() as session, session.begin():
+                for _ in range(50):
+                    await add(session, order_created())
+            await wait_until(lambda: _effects(sessions, 100), timeout=20)
+            assert await count_effects(sessions) == 100
+            assert consumer.is_consuming
+        finally:
+            await the_relay.stop()
+
+
+async def test_sigterm_mid_handler_requeues_the_message_and_never_dead_letters(
+    amqp_url: str, sessions: async_sessionmaker[AsyncSession], spec
+) -> None:
+    dsn = str(sessions.kw["bind"].url.render_as_string(hide_password=False))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration.events.consumer_process",
+        amqp_url,
+        dsn,
+        spec.service,
+        spec.exchange,
+        "0.5",
+        stdout=subprocess.PIPE,
+        cwd=os.getcwd(),
+    )
+    try:
+        await wait_until(lambda: _consumers(amqp_url, spec.name, 1), timeout=15)
+        async with running_publisher(amqp_url, spec.exchange) as publisher:
+            async with sessions() as session, session.begin():
+                await add(session, order_created())
+            await relay(sessions, publisher).relay_once()
+        assert process.stdout is not None
+        assert (await asyncio.wait_for(process.stdout.readline(), 10)).strip() == b"started"
+
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert (await process.stdout.readline()).strip() == b"stopped"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert await queue_depth(amqp_url, spec.name) == 1, "the message is back in its queue"
+    assert await queue_depth(amqp_url, spec.dead_letter_queue) == 0
+    # And a new consumer handles it normally.
+    handler = Recorder()
+    async with running_consumer(amqp_url, spec, sessions, handler):
+        await wait_until(lambda: _effects(sessions, 1))
+
+
+async def test_events_of_one_order_leave_in_the_order_they_were_written(
+    amqp_url: str, sessions: async_sessionmaker[AsyncSession], spec
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    class RecordsSequence(Recorder):
+        async def __call__(self, event, ctx):  # type: ignore[no-untyped-def]
+            seen.append((str(event.order_id), int(event.customer_id)))
+            await super().__call__(event, ctx)
+
+    orders = [order_created().order_id for _ in range(5)]
+    async with (
+        running_consumer(amqp_url, spec, sessions, RecordsSequence(), concurrency=1),
+        running_publisher(amqp_url, spec.exchange) as publisher,
+    ):
+        for step in range(10):  # one transaction per step, interleaving orders
+            async with sessions() as session, session.begin():
+                for order_id in orders:
+                    event = order_created(order_id).model_copy(update={"customer_id": str(step)})
+                    await add(session, event)
+        relays = [relay(sessions, publisher, poll_interval=0.05, batch_size=7) for _ in range(3)]
+        for r in relays:
+            await r.start()
+        try:
+            await wait_until(lambda: _effects(sessions, 50), timeout=20)
+        finally:
+            for r in relays:
+                await r.stop()
+    for order_id in orders:
+        steps = [step for oid, step in seen if oid == str(order_id)]
+        assert steps == sorted(steps) == list(range(10))
+
+
+async def _effects(sessions: async_sessionmaker[AsyncSession], n: int) -> bool:
+    return await count_effects(sessions) >= n
+
+
+async def _consumers(amqp_url: str, queue: str, n: int) -> bool:
+    try:
+        return await consumer_count(amqp_url, queue) >= n
+    except Exception:
+        return False

@@ -1,0 +1,49 @@
+import pytest
+from fastapi import FastAPI, Request
+from httpx import ASGITransport, AsyncClient
+from service_kit.http import BodySizeLimit
+from service_kit.settings import ServiceSettings, to_driver_url
+
+
+def test_database_url_accepts_plain_and_driver_schemes() -> None:
+    settings = ServiceSettings(database_url="postgresql://u:p@h:5432/db")
+    assert settings.sqlalchemy_url == "postgresql+asyncpg://u:p@h:5432/db"
+    assert settings.asyncpg_dsn == "postgresql://u:p@h:5432/db"
+    assert to_driver_url("postgresql+asyncpg://h/db", "postgresql") == "postgresql://h/db"
+    with pytest.raises(ValueError, match="not a database URL"):
+        to_driver_url("nonsense", "postgresql")
+
+
+def test_settings_come_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    settings = ServiceSettings()
+    assert (settings.port, settings.log_format) == (9123, "json")
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="log_format"):
+        ServiceSettings()
+
+
+def echo_app(limit: int) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    app.add_middleware(BodySizeLimit, max_bytes=limit)
+    return app
+
+
+async def test_body_limit_rejects_declared_and_chunked_bodies() -> None:
+    async with AsyncClient(transport=ASGITransport(app=echo_app(1024)), base_url="http://t") as c:
+        assert (await c.post("/echo", content=b"x" * 1024)).json() == {"size": 1024}
+        assert (await c.post("/echo", content=b"x" * 1025)).status_code == 413
+
+        async def chunks():  # no Content-Length: the limit must count what arrives
+            for _ in range(10):
+                yield b"x" * 200
+
+        response = await c.post("/echo", content=chunks())
+        assert response.status_code == 413
+        assert "too large" in response.json()["detail"]
