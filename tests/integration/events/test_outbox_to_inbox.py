@@ -3,6 +3,7 @@
 import asyncio
 
 from events import add
+from events.outbox import RelayResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.events.support import (
@@ -61,3 +62,40 @@ async def test_rolled_back_event_is_never_published(
 
 async def _equals(value, expected) -> bool:  # type: ignore[no-untyped-def]
     return (await value) == expected
+
+
+async def test_unroutable_required_event_stays_in_the_outbox_until_a_queue_exists(
+    amqp_url: str, sessions: async_sessionmaker[AsyncSession], spec
+) -> None:
+    from events import AmqpPublisher, Broker
+
+    broker = Broker(amqp_url, name="strict-publisher")
+    strict = AmqpPublisher(broker, exchange=spec.exchange, must_route={"order.created"})
+    lenient = AmqpPublisher(broker, exchange=spec.exchange, must_route=set())
+    await broker.start()
+    await broker.wait_ready(10)
+    try:
+        async with sessions() as session, session.begin():
+            await add(session, order_created())
+        # No queue is bound yet: the broker returns it, and the row stays unsent.
+        assert await relay(sessions, strict).relay_once() == RelayResult(0, 1)
+        handler = Recorder()
+        async with running_consumer(amqp_url, spec, sessions, handler):
+            assert await relay(sessions, strict).relay_once() == RelayResult(1, 0)
+            await wait_until(lambda: _equals(count_effects(sessions), 1))
+        # A notification nobody must receive is confirmed even when unrouted.
+        async with sessions() as session, session.begin():
+            await add(session, order_created())
+        await delete_queue(amqp_url, spec.name)
+        assert await relay(sessions, lenient).relay_once() == RelayResult(1, 0)
+    finally:
+        await broker.stop()
+
+
+async def delete_queue(amqp_url: str, name: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(name)

@@ -36,3 +36,10 @@ def test_every_published_and_consumed_key_is_a_known_event() -> None:
     consumed = set().union(*(s.consumes for s in SHOP_SERVICES.values()))
     published = set().union(*(s.publishes for s in SHOP_SERVICES.values()))
     assert consumed <= published, "nobody consumes an event that nobody publishes"
+
+
+def test_only_email_sent_is_a_pure_notification() -> None:
+    from events.topology import consumed_keys
+
+    published = set().union(*(s.publishes for s in SHOP_SERVICES.values()))
+    assert published - consumed_keys() == {"email.sent"}

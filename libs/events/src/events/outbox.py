@@ -80,7 +80,7 @@ _MARK_SENT = text(
 _MARK_FAILED = text(
     "UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE seq = ANY(:seqs)"
 )
-_PRUNE = text("DELETE FROM outbox WHERE sent_at < now() - :retention")
+_PRUNE = text("DELETE FROM outbox WHERE sent_at < now() - CAST(:retention AS interval)")
 _BACKLOG = text(
     "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
     "FROM outbox WHERE sent_at IS NULL"
@@ -131,6 +131,10 @@ class OutboxRelay:
             if failed:
                 first_error = next(e for e in outcomes if e)
                 await session.execute(_MARK_FAILED, {"seqs": failed, "error": first_error})
+                # One line per batch: during a broker outage every row fails alike.
+                log.warning(
+                    "outbox.publish_failed", failed=len(failed), sent=len(sent), error=first_error
+                )
         return RelayResult(len(sent), len(failed))
 
     async def _publish(self, row: object) -> str | None:
@@ -153,7 +157,6 @@ class OutboxRelay:
                 await self._publisher.publish(message)
             except PublishError as exc:
                 PUBLISHED.labels(message.routing_key, "failed").inc()
-                log.warning("outbox.publish_failed", error=str(exc))
                 return str(exc)
             PUBLISHED.labels(message.routing_key, "published").inc()
             log.info("event.published")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
 import aio_pika
@@ -34,7 +35,13 @@ def to_amqp(message: OutboundMessage) -> aio_pika.Message:
 
 
 class AmqpPublisher:
-    """Publishes to the ``events`` exchange on a confirm channel of ``broker``."""
+    """Publishes to the ``events`` exchange on a confirm channel of ``broker``.
+
+    ``must_route``: routing keys that some queue must receive (published with
+    ``mandatory``; a return is a failure and the outbox row stays unsent until a
+    consumer's queue exists). Other keys are notifications for whoever listens
+    (``email.sent``: only taps such as ``shopctl tail``). ``None``: every key.
+    """
 
     def __init__(
         self,
@@ -42,8 +49,10 @@ class AmqpPublisher:
         *,
         exchange: str = DEFAULT_EXCHANGE,
         timeout: float = DEFAULT_PUBLISH_TIMEOUT,
+        must_route: Collection[str] | None = None,
     ) -> None:
         self._broker = broker
+        self._must_route = None if must_route is None else frozenset(must_route)
         self._exchange_name = exchange
         self._timeout = timeout
         self._channel: AbstractChannel | None = None
@@ -65,8 +74,9 @@ class AmqpPublisher:
         exchange = self._exchange
         assert exchange is not None
         try:
+            mandatory = self._must_route is None or message.routing_key in self._must_route
             await exchange.publish(
-                to_amqp(message), message.routing_key, mandatory=True, timeout=self._timeout
+                to_amqp(message), message.routing_key, mandatory=mandatory, timeout=self._timeout
             )
         except TimeoutError as exc:
             raise PublishError(f"no confirm within {self._timeout}s") from exc

@@ -104,6 +104,11 @@ SHOP_SERVICES: dict[str, ServiceSpec] = {
 }
 
 
+def consumed_keys(services: dict[str, ServiceSpec] = SHOP_SERVICES) -> frozenset[str]:
+    """Routing keys at least one service consumes: these must never go unrouted."""
+    return frozenset().union(*(spec.consumes for spec in services.values()))
+
+
 async def declare_exchange(
     channel: AbstractChannel, name: str = DEFAULT_EXCHANGE
 ) -> AbstractExchange:

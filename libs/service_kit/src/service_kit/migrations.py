@@ -35,7 +35,9 @@ def run_env(target_metadata: MetaData) -> None:
 
     async def run() -> None:
         engine = create_async_engine(url, poolclass=pool.NullPool)
-        async with engine.connect() as connection:
+        # begin(), not connect(): the advisory lock starts the transaction, so
+        # Alembic sees an outer transaction and leaves committing to us.
+        async with engine.begin() as connection:
             await connection.run_sync(migrate)
         await engine.dispose()
 

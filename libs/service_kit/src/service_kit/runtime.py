@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 from events import AmqpPublisher, Broker, Event, EventConsumer, Handler, OutboxRelay
-from events.topology import SHOP_SERVICES, ConsumerQueue
+from events.topology import SHOP_SERVICES, ConsumerQueue, consumed_keys
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -64,8 +64,8 @@ async def start_runtime(
 ) -> Runtime:
     engine = create_engine(settings.sqlalchemy_url)
     sessions = create_sessions(engine)
-    broker = Broker(settings.amqp_url, name=f"{name}-service")
-    publisher = AmqpPublisher(broker)
+    broker = Broker(settings.amqp_url, name=f"{name}-service", heartbeat=settings.amqp_heartbeat)
+    publisher = AmqpPublisher(broker, must_route=consumed_keys())
     relay = OutboxRelay(sessions=sessions, publisher=publisher, listen_dsn=settings.asyncpg_dsn)
     runtime = Runtime(name, settings, engine, sessions, broker, relay)
     if on_start is not None:

@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
+    # Seconds between AMQP heartbeats: a silent (black-holed) broker is noticed
+    # after about two missed beats.
+    amqp_heartbeat: int = Field(default=15, ge=1, le=600)
     migrate_on_start: bool = True
     # Seconds a stopping service gives in-flight messages before requeueing them.
     shutdown_grace: float = Field(default=20.0, ge=0)
