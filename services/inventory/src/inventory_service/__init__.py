@@ -1,0 +1,1 @@
+"""The inventory service: stock per SKU, reserved, released and committed for orders."""

@@ -1,0 +1,1 @@
+"""Where the inventory meets the outside world: its database tables and queries."""

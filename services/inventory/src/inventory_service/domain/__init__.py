@@ -1,0 +1,33 @@
+"""The inventory's business rules: pure, no I/O."""
+
+from inventory_service.domain.reservation import (
+    Reservation,
+    ReservationConflict,
+    ReservationStatus,
+)
+from inventory_service.domain.stock import (
+    INSUFFICIENT_STOCK,
+    Line,
+    Rejected,
+    Reserved,
+    StockLevel,
+    commit_stock,
+    demand,
+    release_stock,
+    reserve_stock,
+)
+
+__all__ = [
+    "INSUFFICIENT_STOCK",
+    "Line",
+    "Rejected",
+    "Reservation",
+    "ReservationConflict",
+    "ReservationStatus",
+    "Reserved",
+    "StockLevel",
+    "commit_stock",
+    "demand",
+    "release_stock",
+    "reserve_stock",
+]

@@ -1,0 +1,109 @@
+"""Races: many order.created handlers, each in its own transaction, at the same time."""
+
+import asyncio
+import random
+import uuid
+from collections import Counter
+
+from inventory_service.domain import ReservationStatus, StockLevel
+
+from tests.integration.inventory.support import (
+    Sessions,
+    cancelled,
+    created,
+    deliver,
+    emitted,
+    items_of,
+    reservation_of,
+    restock,
+    stock_of,
+)
+
+N = 10  # units of the scarce SKU; 3N orders compete for them
+PLENTY = 1000
+OTHERS = ("KEYBOARD-01", "MOUSE-01", "USB-C-HUB")
+
+
+async def test_concurrent_orders_never_oversell_nor_deadlock(sessions: Sessions) -> None:
+    await restock(sessions, {"MONITOR-27": N, **dict.fromkeys(OTHERS, PLENTY)})
+    shuffle = random.Random(7)
+    orders = []
+    for _ in range(3 * N):
+        # Each order wants the scarce SKU and other shared ones, listed in its own
+        # order: without a global lock order, these would deadlock.
+        skus = ["MONITOR-27", *shuffle.sample(OTHERS, k=shuffle.randint(1, 3))]
+        shuffle.shuffle(skus)
+        orders.append(created({sku: shuffle.randint(1, 3) if sku in OTHERS else 1 for sku in skus}))
+
+    results = await asyncio.gather(
+        *(deliver(sessions, order) for order in orders), return_exceptions=True
+    )
+
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert await stock_of(sessions, "MONITOR-27") == StockLevel("MONITOR-27", 0, N)
+    outcomes: Counter[str] = Counter()
+    reserved_units: Counter[str] = Counter()
+    for order in orders:
+        events = await emitted(sessions, order.order_id)
+        assert len(events) == 1, f"order {order.order_id} got {[e.type for e in events]}"
+        [event] = events
+        outcomes[event.type] += 1
+        reservation = await reservation_of(sessions, order.order_id)
+        assert reservation is not None
+        if event.type == "inventory.reserved":
+            assert reservation.status is ReservationStatus.RESERVED
+            for item in items_of(event):
+                reserved_units[item["sku"]] += item["quantity"]
+        else:
+            assert reservation.status is ReservationStatus.REJECTED
+            assert event.data["missing_skus"] == ["MONITOR-27"]
+    assert outcomes == {"inventory.reserved": N, "inventory.rejected": 2 * N}
+    for sku in OTHERS:
+        # What was reserved is exactly what left "available": no lost update.
+        assert await stock_of(sessions, sku) == StockLevel(
+            sku, PLENTY - reserved_units[sku], reserved_units[sku]
+        )
+
+
+async def test_cancel_racing_created_and_its_duplicate_leaves_stock_untouched(
+    sessions: Sessions,
+) -> None:
+    orders = [created({"MOUSE-01": 2, "KEYBOARD-01": 1}) for _ in range(12)]
+    deliveries = [
+        delivery
+        for order in orders
+        # order.created twice (as a re-publication would: new event ids) and its cancel.
+        for delivery in (order, order, cancelled(order.order_id))
+    ]
+    random.Random(11).shuffle(deliveries)
+
+    results = await asyncio.gather(
+        *(deliver(sessions, event) for event in deliveries), return_exceptions=True
+    )
+
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 100, 0)
+    assert await stock_of(sessions, "KEYBOARD-01") == StockLevel("KEYBOARD-01", 100, 0)
+    for order in orders:
+        kinds = [event.type for event in await emitted(sessions, order.order_id)]
+        reservation = await reservation_of(sessions, order.order_id)
+        assert reservation is not None
+        # Either the cancel came first (tombstone, nothing reserved) or the
+        # reservation was made once and released once.
+        if reservation.status is ReservationStatus.CANCELLED:
+            assert kinds == []
+        else:
+            assert reservation.status is ReservationStatus.RELEASED
+            assert kinds == ["inventory.reserved", "inventory.released"]
+
+
+async def test_concurrent_duplicates_of_one_order_reserve_once(sessions: Sessions) -> None:
+    order = created({"HEADSET-01": 1}, order_id=uuid.uuid4())
+
+    results = await asyncio.gather(
+        *(deliver(sessions, order) for _ in range(10)), return_exceptions=True
+    )
+
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert await stock_of(sessions, "HEADSET-01") == StockLevel("HEADSET-01", 99, 1)
+    assert [e.type for e in await emitted(sessions)] == ["inventory.reserved"]
