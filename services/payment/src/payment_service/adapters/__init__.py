@@ -1,0 +1,1 @@
+"""The payment service's ways out: its database and the payment gateway."""

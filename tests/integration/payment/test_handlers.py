@@ -1,0 +1,208 @@
+"""The payment handlers against a real database, one transaction per delivery."""
+
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+from payment_service.adapters.gateway import GatewayUnavailable
+from payment_service.adapters.sandbox_gateway import SandboxGateway
+from payment_service.handlers import PaymentHandlers
+
+from tests.integration.payment.support import (
+    Sessions,
+    deliver,
+    emitted,
+    order_cancelled,
+    order_created,
+    payment_row,
+    types,
+)
+
+
+async def test_an_accepted_card_is_authorized_and_announced(
+    sessions: Sessions, handlers: PaymentHandlers
+) -> None:
+    event = order_created("tok_visa", total="12.50")
+
+    cause = await deliver(sessions, handlers.on_order_created, event)
+
+    row = await payment_row(sessions, event.order_id)
+    assert row is not None
+    assert row["status"] == "AUTHORIZED"
+    assert row["amount"] == Decimal("12.50")
+    assert row["currency"] == "EUR"
+    assert row["authorization_id"].startswith("auth_")
+    [authorized] = await emitted(sessions, event.order_id)
+    assert authorized.type == "payment.authorized"
+    assert authorized.causation_id == cause.id
+    assert authorized.data == {
+        "order_id": str(event.order_id),
+        "amount": "12.50",
+        "currency": "EUR",
+        "authorization_id": row["authorization_id"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("token", "total", "reason"),
+    [
+        ("tok_chargeDeclined", "12.50", "card declined"),
+        ("tok_insufficientFunds", "12.50", "insufficient funds"),
+        ("tok_visa", "10000.01", "amount exceeds limit"),
+    ],
+)
+async def test_a_declined_card_is_recorded_with_its_reason(
+    sessions: Sessions, handlers: PaymentHandlers, token: str, total: str, reason: str
+) -> None:
+    event = order_created(token, total=total)
+
+    await deliver(sessions, handlers.on_order_created, event)
+
+    row = await payment_row(sessions, event.order_id)
+    assert row is not None
+    assert (row["status"], row["reason"], row["authorization_id"]) == ("DECLINED", reason, None)
+    [declined] = await emitted(sessions, event.order_id)
+    assert declined.type == "payment.declined"
+    assert declined.data == {"order_id": str(event.order_id), "amount": total, "reason": reason}
+
+
+async def test_gateway_timeouts_roll_back_and_the_third_attempt_authorizes(
+    sessions: Sessions, handlers: PaymentHandlers, sandbox: SandboxGateway
+) -> None:
+    event = order_created("tok_gatewayTimeout")
+
+    for _ in range(2):
+        with pytest.raises(GatewayUnavailable):
+            await deliver(sessions, handlers.on_order_created, event)
+        # Nothing of the failed attempt is left: no PENDING row, no event.
+        assert await payment_row(sessions, event.order_id) is None
+        assert await emitted(sessions, event.order_id) == []
+    await deliver(sessions, handlers.on_order_created, event)
+
+    row = await payment_row(sessions, event.order_id)
+    assert row is not None
+    assert row["status"] == "AUTHORIZED"
+    assert types(await emitted(sessions, event.order_id)) == ["payment.authorized"]
+    assert sandbox.attempts(event.order_id) == 3
+
+
+async def test_cancelling_an_authorized_order_voids_it_at_the_gateway(
+    sessions: Sessions, handlers: PaymentHandlers, sandbox: SandboxGateway
+) -> None:
+    created = order_created("tok_visa", total="40.00")
+    await deliver(sessions, handlers.on_order_created, created)
+
+    await deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id))
+
+    row = await payment_row(sessions, created.order_id)
+    assert row is not None
+    assert row["status"] == "VOIDED"
+    assert sandbox.is_voided(row["authorization_id"])
+    authorized, voided = await emitted(sessions, created.order_id)
+    assert authorized.type == "payment.authorized"
+    assert (voided.type, voided.data["amount"]) == ("payment.voided", "40.00")
+
+
+async def test_a_cancellation_before_the_order_leaves_a_tombstone_that_blocks_the_charge(
+    sessions: Sessions, handlers: PaymentHandlers, sandbox: SandboxGateway
+) -> None:
+    created = order_created("tok_visa")
+
+    await deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id))
+    await deliver(sessions, handlers.on_order_created, created)
+
+    row = await payment_row(sessions, created.order_id)
+    assert row is not None
+    assert (row["status"], row["amount"]) == ("CANCELLED", None)
+    assert sandbox.attempts(created.order_id) == 0
+    assert await emitted(sessions, created.order_id) == []
+
+
+async def test_cancelling_a_declined_payment_does_nothing(
+    sessions: Sessions, handlers: PaymentHandlers
+) -> None:
+    created = order_created("tok_chargeDeclined")
+    await deliver(sessions, handlers.on_order_created, created)
+
+    await deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id))
+
+    row = await payment_row(sessions, created.order_id)
+    assert row is not None
+    assert row["status"] == "DECLINED"
+    assert types(await emitted(sessions, created.order_id)) == ["payment.declined"]
+
+
+async def test_duplicate_events_change_nothing(
+    sessions: Sessions, handlers: PaymentHandlers, sandbox: SandboxGateway
+) -> None:
+    created = order_created("tok_visa")
+    cancelled = order_cancelled(created.order_id)
+
+    # Distinct deliveries (new event ids) of the same facts: the inbox cannot
+    # dedupe them, the payment's status must.
+    for _ in range(2):
+        await deliver(sessions, handlers.on_order_created, created)
+    for _ in range(2):
+        await deliver(sessions, handlers.on_order_cancelled, cancelled)
+    await deliver(sessions, handlers.on_order_created, created)
+
+    row = await payment_row(sessions, created.order_id)
+    assert row is not None
+    assert row["status"] == "VOIDED"
+    assert sandbox.attempts(created.order_id) == 1
+    assert types(await emitted(sessions, created.order_id)) == [
+        "payment.authorized",
+        "payment.voided",
+    ]
+
+
+async def test_duplicate_cancellations_before_the_order_keep_one_tombstone(
+    sessions: Sessions, handlers: PaymentHandlers
+) -> None:
+    order_id = uuid4()
+
+    for _ in range(2):
+        await deliver(sessions, handlers.on_order_cancelled, order_cancelled(order_id))
+
+    row = await payment_row(sessions, order_id)
+    assert row is not None
+    assert row["status"] == "CANCELLED"
+    assert await emitted(sessions, order_id) == []
+
+
+class VoidFailsOnce(SandboxGateway):
+    """A gateway whose first void times out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.void_calls = 0
+
+    async def void(self, authorization_id: str) -> None:
+        self.void_calls += 1
+        if self.void_calls == 1:
+            raise GatewayUnavailable("void timed out")
+        await super().void(authorization_id)
+
+
+async def test_a_failed_void_keeps_the_authorization_for_the_retry(sessions: Sessions) -> None:
+    gateway = VoidFailsOnce()
+    handlers = PaymentHandlers(gateway)
+    created = order_created("tok_visa")
+    await deliver(sessions, handlers.on_order_created, created)
+
+    with pytest.raises(GatewayUnavailable):
+        await deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id))
+    row = await payment_row(sessions, created.order_id)
+    assert row is not None
+    assert row["status"] == "AUTHORIZED"
+
+    await deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id))
+
+    row = await payment_row(sessions, created.order_id)
+    assert row is not None
+    assert row["status"] == "VOIDED"
+    assert gateway.is_voided(row["authorization_id"])
+    assert types(await emitted(sessions, created.order_id)) == [
+        "payment.authorized",
+        "payment.voided",
+    ]

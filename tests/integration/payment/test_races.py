@@ -1,0 +1,136 @@
+"""Concurrent deliveries for one order, each in its own transaction, as several
+consumer workers (or service replicas) would run them."""
+
+import asyncio
+import random
+from uuid import UUID
+
+from events import Envelope, MessageContext, OrderCreated
+from payment_service.adapters.sandbox_gateway import SandboxGateway
+from payment_service.handlers import PaymentHandlers
+from sqlalchemy import text
+
+from tests.integration.payment.support import (
+    Sessions,
+    SlowGateway,
+    deliver,
+    emitted,
+    order_cancelled,
+    order_created,
+    payment_row,
+    types,
+)
+from tests.support.apps import wait_until
+
+
+async def assert_never_left_authorized(
+    sessions: Sessions, sandbox: SandboxGateway, order_id: UUID
+) -> str:
+    """A cancelled order ends either never charged or charged and voided."""
+    row = await payment_row(sessions, order_id)
+    assert row is not None
+    events = types(await emitted(sessions, order_id))
+    if row["status"] == "CANCELLED":
+        assert events == []
+    else:
+        assert row["status"] == "VOIDED", row
+        assert events == ["payment.authorized", "payment.voided"]
+        assert sandbox.is_voided(row["authorization_id"])
+    return str(row["status"])
+
+
+async def test_cancellation_during_authorization_waits_and_voids(
+    sessions: Sessions, sandbox: SandboxGateway
+) -> None:
+    gateway = SlowGateway(sandbox, delay=0.3)
+    handlers = PaymentHandlers(gateway)
+    created = order_created("tok_visa")
+
+    authorizing = asyncio.create_task(deliver(sessions, handlers.on_order_created, created))
+    await gateway.authorizing.wait()  # order.created holds its uncommitted PENDING row
+    await deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id))
+    await authorizing
+
+    assert await assert_never_left_authorized(sessions, sandbox, created.order_id) == "VOIDED"
+
+
+async def test_order_created_waits_for_an_uncommitted_tombstone_and_charges_nothing(
+    sessions: Sessions, sandbox: SandboxGateway, handlers: PaymentHandlers
+) -> None:
+    created = order_created("tok_visa")
+    cancelled = order_cancelled(created.order_id)
+
+    async with sessions() as session, session.begin():
+        await handlers.on_order_cancelled(
+            cancelled, MessageContext(session, Envelope.wrap(cancelled), retries=0)
+        )
+        charging = asyncio.create_task(deliver(sessions, handlers.on_order_created, created))
+        # Commit the tombstone only once order.created is blocked on it.
+        await wait_until(lambda: _lock_waiters(sessions))
+    await charging
+
+    assert sandbox.attempts(created.order_id) == 0
+    assert await assert_never_left_authorized(sessions, sandbox, created.order_id) == "CANCELLED"
+
+
+async def test_racing_created_and_cancelled_never_leave_a_cancelled_order_authorized(
+    sessions: Sessions, sandbox: SandboxGateway
+) -> None:
+    handlers = PaymentHandlers(SlowGateway(sandbox, delay=0.02))
+    orders = [order_created("tok_visa") for _ in range(30)]
+
+    async def race(created: OrderCreated) -> None:
+        deliveries = [
+            deliver(sessions, handlers.on_order_created, created),
+            deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id)),
+        ]
+        random.shuffle(deliveries)
+        await asyncio.gather(*deliveries)
+
+    await asyncio.gather(*(race(created) for created in orders))
+
+    for created in orders:
+        await assert_never_left_authorized(sessions, sandbox, created.order_id)
+
+
+async def test_concurrent_duplicates_of_order_created_charge_once(
+    sessions: Sessions, sandbox: SandboxGateway
+) -> None:
+    handlers = PaymentHandlers(SlowGateway(sandbox, delay=0.1))
+    created = order_created("tok_visa")
+
+    await asyncio.gather(*(deliver(sessions, handlers.on_order_created, created) for _ in range(5)))
+
+    assert sandbox.attempts(created.order_id) == 1
+    assert types(await emitted(sessions, created.order_id)) == ["payment.authorized"]
+
+
+async def test_concurrent_duplicates_of_order_cancelled_void_once(
+    sessions: Sessions, sandbox: SandboxGateway
+) -> None:
+    handlers = PaymentHandlers(SlowGateway(sandbox, delay=0.1))
+    created = order_created("tok_visa")
+    await deliver(sessions, handlers.on_order_created, created)
+
+    await asyncio.gather(
+        *(
+            deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id))
+            for _ in range(5)
+        )
+    )
+
+    assert types(await emitted(sessions, created.order_id)) == [
+        "payment.authorized",
+        "payment.voided",
+    ]
+
+
+async def _lock_waiters(sessions: Sessions) -> bool:
+    async with sessions() as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        return bool(waiting)
