@@ -1,0 +1,1 @@
+"""The email service's ties to the outside: its database and the SMTP server."""

@@ -1,0 +1,100 @@
+"""One email per order and kind: which one an event calls for, and how it is built.
+
+An email's identity is ``(order_id, kind)``. Its ``Message-ID`` is derived from
+that identity alone, so the same email sent twice carries the same id and a
+receiving system can recognise the duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from uuid import UUID
+
+from events import OrderCancelled, OrderConfirmed, OrderCreated
+from events.catalogue import EmailKind
+
+from email_service.domain import templates
+from email_service.domain.templates import Rendered
+
+MESSAGE_ID_DOMAIN = "shop.example"
+ORDER_ID_HEADER = "X-Order-Id"
+KIND_HEADER = "X-Email-Kind"
+
+
+def message_id_for(order_id: UUID, kind: EmailKind) -> str:
+    return f"<{order_id}.{kind}@{MESSAGE_ID_DOMAIN}>"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEmail:
+    order_id: UUID
+    kind: EmailKind
+    to: str
+    content: Rendered
+
+    @property
+    def message_id(self) -> str:
+        return message_id_for(self.order_id, self.kind)
+
+    def to_message(self, *, sender: str, date: datetime) -> EmailMessage:
+        """A multipart/alternative message: plain text first, HTML preferred."""
+        message = EmailMessage()
+        message["Subject"] = self.content.subject
+        message["From"] = sender
+        message["To"] = self.to
+        message["Date"] = format_datetime(date)
+        message["Message-ID"] = self.message_id
+        message[ORDER_ID_HEADER] = str(self.order_id)
+        message[KIND_HEADER] = self.kind
+        message.set_content(self.content.text)
+        message.add_alternative(self.content.html, subtype="html")
+        return message
+
+
+def order_received_email(event: OrderCreated) -> OrderEmail:
+    return OrderEmail(
+        order_id=event.order_id,
+        kind="received",
+        to=event.email,
+        content=templates.received(
+            order_id=event.order_id,
+            customer_id=event.customer_id,
+            to=event.email,
+            lines=event.items,
+            total=event.total,
+            currency=event.currency,
+        ),
+    )
+
+
+def order_confirmed_email(event: OrderConfirmed) -> OrderEmail:
+    return OrderEmail(
+        order_id=event.order_id,
+        kind="confirmed",
+        to=event.email,
+        content=templates.confirmed(
+            order_id=event.order_id,
+            customer_id=event.customer_id,
+            to=event.email,
+            lines=event.items,
+            total=event.total,
+            currency=event.currency,
+        ),
+    )
+
+
+def order_cancelled_email(event: OrderCancelled) -> OrderEmail:
+    return OrderEmail(
+        order_id=event.order_id,
+        kind="cancelled",
+        to=event.email,
+        content=templates.cancelled(
+            order_id=event.order_id,
+            customer_id=event.customer_id,
+            to=event.email,
+            reason=event.reason,
+        ),
+    )

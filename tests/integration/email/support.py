@@ -1,0 +1,118 @@
+"""A real SMTP server for tests, and a way to run a handler like the consumer does."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from email_service.adapters.tables import emails
+from events import Envelope, Event, Handler, MessageContext
+from events.inbox import claim
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+CONSUMER = "email.events"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Delivery:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    def part(self, content_type: str) -> str:
+        for part in self.message.iter_parts():
+            if part.get_content_type() == content_type:
+                return str(part.get_content())
+        raise AssertionError(f"no {content_type} part")
+
+
+@dataclass
+class Collector:
+    """aiosmtpd handler: keeps every accepted message; refuses some recipients."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.deliveries.append(
+            Delivery(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+        )
+        return "250 Message accepted for delivery"
+
+    def about(self, order_id: object) -> list[Delivery]:
+        return [d for d in self.deliveries if d.message["X-Order-Id"] == str(order_id)]
+
+
+@dataclass(frozen=True)
+class SmtpSink:
+    host: str
+    port: int
+    collector: Collector
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return self.collector.deliveries
+
+
+@contextmanager
+def smtp_sink() -> Iterator[SmtpSink]:
+    collector = Collector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield SmtpSink(controller.hostname, controller.port, collector)
+    finally:
+        controller.stop()
+
+
+async def deliver(
+    sessions: async_sessionmaker[AsyncSession], handler: Handler[Any], event: Event
+) -> None:
+    """One delivery as the consumer handles it: inbox claim + handler, one transaction."""
+    envelope = Envelope.wrap(event)
+    async with sessions() as session, session.begin():
+        assert await claim(session, consumer=CONSUMER, envelope=envelope)
+        await handler(event, MessageContext(session, envelope, retries=0))
+
+
+async def email_rows(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
+    async with sessions() as session:
+        return list(await session.execute(select(emails).order_by(emails.c.sent_at)))
+
+
+async def outbox_bodies(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        rows = await session.execute(text("SELECT body FROM outbox ORDER BY seq"))
+        return [row.body for row in rows]
+
+
+async def count_emails(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(emails))).scalar_one())

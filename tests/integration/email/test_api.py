@@ -1,0 +1,192 @@
+"""The running app: real database, broker vhost and SMTP server."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import httpx
+import pytest
+from email_service.adapters.tables import emails
+from email_service.service import SERVICE
+from email_service.settings import Settings
+from events import Envelope, Event, OutboundMessage
+from events.publisher import to_amqp
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import NewDatabase
+from tests.integration.email.support import SmtpSink
+from tests.support.apps import running_app, wait_until
+from tests.unit.email.factories import SCRIPT, order_cancelled, order_created
+
+App = tuple[FastAPI, httpx.AsyncClient]
+
+
+@pytest.fixture
+async def settings(new_database: NewDatabase, vhost_url: str, sink: SmtpSink) -> Settings:
+    return Settings(
+        database_url=await new_database("email"),
+        amqp_url=vhost_url,
+        migrate_on_start=False,
+        smtp_host=sink.host,
+        smtp_port=sink.port,
+        smtp_timeout=5,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[App]:
+    async with running_app(SERVICE, settings) as running:
+        yield running
+
+
+async def publish(amqp_url: str, *events: Event) -> None:
+    """Publish as another service's outbox relay would, to the ``events`` exchange."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            "events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for event in events:
+            message = OutboundMessage.from_envelope(Envelope.wrap(event))
+            await exchange.publish(to_amqp(message), message.routing_key, mandatory=True)
+
+
+async def test_order_created_on_the_broker_becomes_one_email_and_email_sent(
+    app: App, settings: Settings, sink: SmtpSink
+) -> None:
+    _, client = app
+    order_id = uuid.uuid4()
+    # Someone listening for email.sent, so the relay's publish is routable.
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            "events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        listener = await channel.declare_queue(exclusive=True)
+        await listener.bind(exchange, "email.sent")
+
+        # The same order announced twice (two event ids): still one email.
+        await publish(settings.amqp_url, order_created(order_id), order_created(order_id))
+
+        async def shown() -> bool:
+            response = await client.get("/emails", params={"order_id": str(order_id)})
+            return response.status_code == 200 and len(response.json()) == 1
+
+        await wait_until(shown, timeout=15)
+        [email] = (await client.get("/emails", params={"order_id": str(order_id)})).json()
+        assert email["order_id"] == str(order_id)
+        assert email["kind"] == "received"
+        assert email["to"] == "buyer@example.com"
+        assert datetime.fromisoformat(email["sent_at"]).tzinfo is not None
+
+        [delivery] = sink.collector.about(order_id)
+        assert delivery.message["X-Email-Kind"] == "received"
+
+        got: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+        async def announced() -> bool:
+            message = await listener.get(no_ack=True, fail=False)
+            if message is not None:
+                got.append(message)
+            return bool(got)
+
+        await wait_until(announced, timeout=10)
+        [message] = got
+        assert message.type == "email.sent"
+        assert message.correlation_id == str(order_id)
+        assert Envelope.from_body(message.body).data["kind"] == "received"
+
+    # Both deliveries handled (inbox holds both event ids), still one email.
+    async def both_handled() -> bool:
+        async with app[0].state.runtime.sessions() as session:
+            query = text("SELECT count(*) FROM inbox WHERE correlation_id = :id")
+            return bool((await session.execute(query, {"id": str(order_id)})).scalar_one() == 2)
+
+    await wait_until(both_handled, timeout=15)
+    assert len(sink.collector.about(order_id)) == 1
+
+
+async def test_emails_of_an_order_in_the_order_they_were_sent(
+    app: App, settings: Settings, sink: SmtpSink
+) -> None:
+    _, client = app
+    order_id = uuid.uuid4()
+    await publish(settings.amqp_url, order_created(order_id))
+
+    async def count(n: int) -> bool:
+        response = await client.get("/emails", params={"order_id": str(order_id)})
+        return len(response.json()) == n
+
+    await wait_until(lambda: count(1), timeout=15)
+    await publish(settings.amqp_url, order_cancelled(order_id, reason=SCRIPT))
+    await wait_until(lambda: count(2), timeout=15)
+
+    listed = (await client.get("/emails", params={"order_id": str(order_id)})).json()
+    assert [email["kind"] for email in listed] == ["received", "cancelled"]
+    assert listed[0]["sent_at"] < listed[1]["sent_at"]
+    cancellation = sink.collector.about(order_id)[1]
+    assert "&lt;script&gt;" in cancellation.part("text/html")
+
+
+async def test_unknown_order_has_no_emails(app: App) -> None:
+    _, client = app
+    response = await client.get("/emails", params={"order_id": str(uuid.uuid4())})
+    assert response.status_code == 200
+    assert response.json() == []
+
+
+async def test_malformed_order_id_is_422_naming_the_field(app: App) -> None:
+    _, client = app
+    response = await client.get("/emails", params={"order_id": "not-a-uuid"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", "order_id"]
+
+
+async def test_without_order_id_the_latest_100_newest_first(app: App, settings: Settings) -> None:
+    _, client = app
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = [
+        {
+            "order_id": uuid.uuid4(),
+            "kind": "received",
+            "recipient": f"b{i}@example.com",
+            "sent_at": start + timedelta(minutes=i),
+            "message_id": f"<m{i}@shop.example>",
+        }
+        for i in range(105)
+    ]
+    engine = create_async_engine(settings.sqlalchemy_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(emails.insert(), rows)
+    finally:
+        await engine.dispose()
+
+    listed = (await client.get("/emails")).json()
+    assert len(listed) == 100
+    assert listed[0]["to"] == "b104@example.com"
+    assert listed[-1]["to"] == "b5@example.com"
+    assert [e["sent_at"] for e in listed] == sorted((e["sent_at"] for e in listed), reverse=True)
+
+
+async def test_metrics_count_emails_sent_by_kind(
+    app: App, settings: Settings, sink: SmtpSink
+) -> None:
+    _, client = app
+    order_id = uuid.uuid4()
+    await publish(settings.amqp_url, order_cancelled(order_id))
+    await wait_until(lambda: _listed(client, order_id), timeout=15)
+    metrics = (await client.get("/metrics")).text
+    assert 'emails_sent_total{kind="cancelled"}' in metrics
+    assert "email_send_failures_total" in metrics
+
+
+async def _listed(client: httpx.AsyncClient, order_id: uuid.UUID) -> bool:
+    response = await client.get("/emails", params={"order_id": str(order_id)})
+    return bool(response.json())
