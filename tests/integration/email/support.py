@@ -12,8 +12,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from email_service.adapters.tables import emails
-from events import Envelope, Event, Handler, MessageContext
-from events.inbox import claim
+from events import Envelope, Event, Handler, handle_delivery
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -96,10 +95,10 @@ async def deliver(
     sessions: async_sessionmaker[AsyncSession], handler: Handler[Any], event: Event
 ) -> None:
     """One delivery as the consumer handles it: inbox claim + handler, one transaction."""
-    envelope = Envelope.wrap(event)
-    async with sessions() as session, session.begin():
-        assert await claim(session, consumer=CONSUMER, envelope=envelope)
-        await handler(event, MessageContext(session, envelope, retries=0))
+    outcome = await handle_delivery(
+        sessions, consumer=CONSUMER, envelope=Envelope.wrap(event), event=event, handler=handler
+    )
+    assert outcome == "handled"
 
 
 async def email_rows(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:

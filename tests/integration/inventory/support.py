@@ -10,12 +10,11 @@ from typing import Any, cast
 from events import (
     Envelope,
     Event,
-    MessageContext,
     OrderCancelled,
     OrderConfirmed,
     OrderCreated,
     OrderLine,
-    inbox,
+    handle_delivery,
 )
 from events.tables import outbox
 from inventory_service.adapters.repository import ReservationRepository, StockRepository
@@ -37,12 +36,14 @@ async def deliver(sessions: Sessions, event: Event, envelope: Envelope | None = 
 
     Returns False for a duplicate (same event id already handled).
     """
-    envelope = envelope or Envelope.wrap(event)
-    async with sessions() as session, session.begin():
-        if not await inbox.claim(session, consumer=CONSUMER, envelope=envelope):
-            return False
-        await HANDLERS[type(event)](event, MessageContext(session, envelope, 0))
-    return True
+    outcome = await handle_delivery(
+        sessions,
+        consumer=CONSUMER,
+        envelope=envelope or Envelope.wrap(event),
+        event=event,
+        handler=HANDLERS[type(event)],
+    )
+    return outcome == "handled"
 
 
 def created(items: dict[str, int], order_id: uuid.UUID | None = None) -> OrderCreated:

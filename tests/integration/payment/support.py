@@ -10,7 +10,14 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from events import Envelope, MessageContext, OrderCancelled, OrderCreated, OrderLine
+from events import (
+    Envelope,
+    MessageContext,
+    OrderCancelled,
+    OrderCreated,
+    OrderLine,
+    handle_delivery,
+)
 from events.catalogue import Event
 from events.tables import outbox
 from payment_service.adapters.gateway import Authorized, Declined
@@ -44,10 +51,11 @@ def order_cancelled(order_id: UUID) -> OrderCancelled:
 
 
 async def deliver(sessions: Sessions, handler: Handler, event: Event) -> Envelope:
-    """Run ``handler`` in its own transaction, committed unless it raises."""
+    """Run ``handler`` as the consumer does: its own transaction, inbox claim included."""
     envelope = Envelope.wrap(event)
-    async with sessions() as session, session.begin():
-        await handler(event, MessageContext(session, envelope, retries=0))
+    await handle_delivery(
+        sessions, consumer="payment.events", envelope=envelope, event=event, handler=handler
+    )
     return envelope
 
 

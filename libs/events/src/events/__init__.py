@@ -23,7 +23,7 @@ from events.catalogue import (
     PaymentVoided,
     StockLine,
 )
-from events.consumer import EventConsumer, Handler, MessageContext
+from events.consumer import EventConsumer, Handler, MessageContext, handle_delivery
 from events.envelope import Envelope, OutboundMessage
 from events.errors import (
     EventsError,
@@ -33,7 +33,7 @@ from events.errors import (
     UnknownEventType,
 )
 from events.outbox import OutboxRelay, add
-from events.publisher import AmqpPublisher, Publisher
+from events.publisher import AmqpPublisher, Publisher, to_amqp
 from events.registry import DEFAULT_REGISTRY, EventRegistry
 from events.tables import create_messaging_tables, drop_messaging_tables
 from events.topology import SHOP_SERVICES, ConsumerQueue, ServiceSpec, declare_queue
@@ -76,4 +76,6 @@ __all__ = [
     "create_messaging_tables",
     "declare_queue",
     "drop_messaging_tables",
+    "handle_delivery",
+    "to_amqp",
 ]

@@ -74,6 +74,27 @@ class MessageContext:
 Outcome = Literal["handled", "duplicate"]
 
 
+async def handle_delivery(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    consumer: str,
+    envelope: Envelope,
+    event: Event,
+    handler: Handler[Any],
+    retries: int = 0,
+) -> Outcome:
+    """The unit of work per delivery: inbox claim + handler in ONE transaction.
+
+    Commits on return (the caller acks after that); rolls back if the handler
+    raises. ``EventConsumer`` runs exactly this; tests can call it directly.
+    """
+    async with sessions() as session, session.begin():
+        if not await inbox.claim(session, consumer=consumer, envelope=envelope):
+            return "duplicate"
+        await handler(event, MessageContext(session, envelope, retries))
+    return "handled"
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -208,11 +229,14 @@ class EventConsumer:
                 log.info(f"event.{outcome}", queue=self._spec.name, retries=retries)
 
     async def _handle(self, envelope: Envelope, event: Event, retries: int) -> Outcome:
-        async with self._sessions() as session, session.begin():
-            if not await inbox.claim(session, consumer=self._spec.name, envelope=envelope):
-                return "duplicate"
-            await self._handlers[envelope.type](event, MessageContext(session, envelope, retries))
-        return "handled"
+        return await handle_delivery(
+            self._sessions,
+            consumer=self._spec.name,
+            envelope=envelope,
+            event=event,
+            handler=self._handlers[envelope.type],
+            retries=retries,
+        )
 
     async def _retry(
         self, message: AbstractIncomingMessage, exc: Exception, attempt: int, event_type: str
