@@ -17,7 +17,7 @@ CONNECT_TIMEOUT = 3.0
 STATEMENT_TIMEOUT = 10.0
 
 # What "the database is unreachable" looks like from SQLAlchemy + asyncpg.
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
@@ -9,9 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service_kit.database import is_unavailable
+from service_kit.database import UNAVAILABLE_ERRORS, is_unavailable
 
 log = structlog.get_logger("service_kit.http")
 tracer = trace.get_tracer("service_kit.http")
@@ -30,43 +33,36 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        detail = f"request body too large (limit {self.max_bytes} bytes)"
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+            await _send_json(send, 413, {"detail": detail})
             return
         received = 0
-        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    too_large = True
-                    raise _BodyTooLarge
+                    # An HTTPException, so FastAPI answers 413 itself rather than
+                    # reporting a body it could not parse (400).
+                    raise HTTPException(413, detail)
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            if too_large:
-                await self._reject(send)
-
-    async def _reject(self, send: Send) -> None:
-        body = b'{"detail":"request body too large (limit %d bytes)"}' % self.max_bytes
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await self.app(scope, limited_receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+async def _send_json(send: Send, status: int, payload: object) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
 
 
 class TraceRequests:
@@ -88,18 +84,26 @@ class TraceRequests:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def on_error(request: Request, exc: Exception) -> JSONResponse:
-        if is_unavailable(exc):
-            log.warning("http.database_unavailable", path=request.url.path, error=repr(exc))
-            return JSONResponse(
-                {"detail": "database unavailable, try again shortly"},
-                status_code=503,
-                headers={"Retry-After": RETRY_AFTER_SECONDS},
-            )
-        log.exception("http.unhandled_error", path=request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+    """503 + Retry-After when the database cannot be reached.
 
-    app.add_exception_handler(Exception, on_error)
+    Registered for the database/connection error classes only: a handler for
+    ``Exception`` would run in Starlette's outermost middleware, which re-raises.
+    """
+
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not is_unavailable(exc):
+            log.error("http.database_error", path=request.url.path, error=repr(exc))
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        log.warning("http.database_unavailable", path=request.url.path, error=repr(exc))
+        return JSONResponse(
+            {"detail": "database unavailable, try again shortly"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    errors: tuple[type[Exception], ...] = (sa_exc.DBAPIError, *UNAVAILABLE_ERRORS)
+    for error in errors:
+        app.add_exception_handler(error, on_database_error)
 
 
 def problem(detail: Any, status: int) -> JSONResponse:

@@ -1,0 +1,1 @@
+"""The order service: catalogue, orders, and the join of the order saga."""

@@ -1,0 +1,1 @@
+"""Where the order service touches the outside world: its database, its metrics."""

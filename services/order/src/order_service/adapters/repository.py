@@ -1,0 +1,204 @@
+"""Queries of the order service. Every function runs in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_service.adapters.tables import (
+    idempotency_keys,
+    order_history,
+    order_lines,
+    orders,
+    products,
+)
+from order_service.domain.catalogue import OrderLine, Product
+from order_service.domain.order import Order, StatusChange
+from order_service.domain.outcomes import Outcome, Side
+from order_service.domain.status import OrderStatus
+
+# How each side's answer is spelled in its column.
+_OUTCOME_WORDS = {
+    Side.INVENTORY: {True: "RESERVED", False: "REJECTED"},
+    Side.PAYMENT: {True: "AUTHORIZED", False: "DECLINED"},
+}
+
+
+# --- catalogue -----------------------------------------------------------------
+
+
+async def list_products(session: AsyncSession) -> list[Product]:
+    rows = await session.execute(
+        select(products.c.sku, products.c.name, products.c.price).order_by(products.c.sku)
+    )
+    return [Product(row.sku, row.name, row.price) for row in rows]
+
+
+async def prices_of(session: AsyncSession, skus: Iterable[str]) -> dict[str, Decimal]:
+    wanted = sorted(set(skus))
+    rows = await session.execute(
+        select(products.c.sku, products.c.price).where(products.c.sku.in_(wanted))
+    )
+    return {row.sku: row.price for row in rows}
+
+
+# --- orders --------------------------------------------------------------------
+
+
+async def add_order(session: AsyncSession, order: Order) -> None:
+    """Insert a new order with its lines and its history so far."""
+    await session.execute(orders.insert().values(**_order_values(order), id=order.id))
+    await session.execute(
+        order_lines.insert(),
+        [
+            {
+                "order_id": order.id,
+                "line_no": line_no,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            }
+            for line_no, line in enumerate(order.lines, start=1)
+        ],
+    )
+    for change in order.history:
+        await add_status_change(session, order.id, change)
+
+
+async def get_order(session: AsyncSession, order_id: UUID, *, lock: bool = False) -> Order | None:
+    """Load an order; ``lock=True`` holds its row (FOR UPDATE) until the transaction ends.
+
+    The lock serialises the saga's join: two outcomes of one order arriving at once
+    are handled one after the other, and the second sees the first's answer.
+    """
+    query = select(orders).where(orders.c.id == order_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    lines = await session.execute(
+        select(order_lines.c.sku, order_lines.c.quantity, order_lines.c.unit_price)
+        .where(order_lines.c.order_id == order_id)
+        .order_by(order_lines.c.line_no)
+    )
+    history = await session.execute(
+        select(
+            order_history.c.status,
+            order_history.c.at,
+            order_history.c.event_type,
+            order_history.c.event_id,
+        )
+        .where(order_history.c.order_id == order_id)
+        .order_by(order_history.c.seq)
+    )
+    return Order(
+        id=row.id,
+        customer_id=row.customer_id,
+        email=row.email,
+        lines=tuple(OrderLine(r.sku, r.quantity, r.unit_price) for r in lines),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        currency=row.currency,
+        status=OrderStatus(row.status),
+        reason=row.reason,
+        inventory=_outcome(Side.INVENTORY, row),
+        payment=_outcome(Side.PAYMENT, row),
+        history=[
+            StatusChange(OrderStatus(h.status), h.at, h.event_type, h.event_id) for h in history
+        ],
+    )
+
+
+async def save_progress(session: AsyncSession, order: Order, change: StatusChange | None) -> None:
+    """Write the order's outcomes and status, and ``change`` to its history."""
+    await session.execute(
+        update(orders).where(orders.c.id == order.id).values(**_order_values(order))
+    )
+    if change is not None:
+        await add_status_change(session, order.id, change)
+
+
+async def add_status_change(session: AsyncSession, order_id: UUID, change: StatusChange) -> None:
+    await session.execute(
+        order_history.insert().values(
+            order_id=order_id,
+            status=change.status.value,
+            at=change.at,
+            event_type=change.event_type,
+            event_id=change.event_id,
+        )
+    )
+
+
+def _order_values(order: Order) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "customer_id": order.customer_id,
+        "email": order.email,
+        "status": order.status.value,
+        "reason": order.reason,
+        "total": order.total,
+        "currency": order.currency,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+    for side in Side:
+        outcome = order.outcome_of(side)
+        values[f"{side.value}_outcome"] = (
+            None if outcome is None else _OUTCOME_WORDS[side][outcome.positive]
+        )
+        values[f"{side.value}_reason"] = None if outcome is None else outcome.reason
+    return values
+
+
+def _outcome(side: Side, row: Row[Any]) -> Outcome | None:
+    word = getattr(row, f"{side.value}_outcome")
+    if word is None:
+        return None
+    positive = word == _OUTCOME_WORDS[side][True]
+    return Outcome(side, positive, None if positive else getattr(row, f"{side.value}_reason"))
+
+
+# --- idempotency keys ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    key: str
+    request_hash: str
+    order_id: UUID
+
+
+async def find_idempotency_key(session: AsyncSession, key: str) -> IdempotencyRecord | None:
+    row = (
+        await session.execute(
+            select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
+                idempotency_keys.c.key == key
+            )
+        )
+    ).first()
+    return None if row is None else IdempotencyRecord(key, row.request_hash, row.order_id)
+
+
+async def claim_idempotency_key(
+    session: AsyncSession, key: str, request_hash: str, order_id: UUID
+) -> bool:
+    """Claim ``key`` for this request; False if another transaction holds it.
+
+    A concurrent claim of the same key waits on the primary key until the holder
+    commits (→ conflict, False) or rolls back (→ this one claims it).
+    """
+    result = await session.execute(
+        insert(idempotency_keys)
+        .values(key=key, request_hash=request_hash, order_id=order_id)
+        .on_conflict_do_nothing(index_elements=[idempotency_keys.c.key])
+        .returning(idempotency_keys.c.key)
+    )
+    return result.first() is not None

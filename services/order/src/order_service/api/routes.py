@@ -1,0 +1,93 @@
+"""One router per resource: products (the catalogue) and orders."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi.exceptions import RequestValidationError
+from service_kit import SessionDep
+
+from order_service import checkout
+from order_service.adapters import repository
+from order_service.api.schemas import OrderAccepted, OrderCreate, OrderPublic, ProductPublic
+from order_service.domain import idempotency
+from order_service.domain.catalogue import LineProblem, UnorderableLines
+
+products = APIRouter(prefix="/products", tags=["products"])
+orders = APIRouter(prefix="/orders", tags=["orders"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x20-\x7e]+$",
+        description="Makes the request safe to retry: the same key and body place one order.",
+    ),
+]
+
+_DETAIL = {"content": {"application/json": {"example": {"detail": "..."}}}}
+
+
+@products.get("")
+async def list_products(session: SessionDep) -> list[ProductPublic]:
+    """The catalogue, with prices in EUR."""
+    async with session.begin():
+        catalogue = await repository.list_products(session)
+    return [ProductPublic.of(product) for product in catalogue]
+
+
+@orders.post(
+    "",
+    status_code=202,
+    responses={
+        409: {"description": "Idempotency-Key already used with another body", **_DETAIL},
+        503: {"description": "Database unavailable; retry after Retry-After", **_DETAIL},
+    },
+)
+async def place_order(
+    body: OrderCreate,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderAccepted:
+    """Accept an order as PENDING; inventory and payment answer asynchronously."""
+    command = checkout.PlaceOrder(
+        customer_id=body.customer_id,
+        email=body.email,
+        lines=body.requested_lines(),
+        payment_token=body.payment_token,
+        request_hash=idempotency.fingerprint(body.model_dump(mode="json")),
+        idempotency_key=idempotency_key,
+    )
+    try:
+        placed = await checkout.place_order(session, command)
+    except UnorderableLines as exc:
+        raise RequestValidationError([_line_error(p) for p in exc.problems]) from exc
+    except checkout.IdempotencyConflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    response.headers["Location"] = f"/orders/{placed.order.id}"
+    return OrderAccepted.of(placed.order)
+
+
+@orders.get("/{order_id}", responses={404: {"description": "No such order", **_DETAIL}})
+async def get_order(order_id: UUID, session: SessionDep) -> OrderPublic:
+    """The order now: status, cancellation reason, and every status change with its cause."""
+    async with session.begin():
+        order = await repository.get_order(session, order_id)
+    if order is None:
+        raise HTTPException(status_code=404, detail=f"order {order_id} not found")
+    return OrderPublic.of(order)
+
+
+def _line_error(problem: LineProblem) -> dict[str, Any]:
+    # Shaped like pydantic's own errors, so clients parse one 422 format.
+    return {
+        "type": problem.kind,
+        "loc": ("body", "items", problem.index, "sku"),
+        "msg": problem.message,
+        "input": problem.sku,
+    }

@@ -1,0 +1,1 @@
+"""The ordering business: catalogue prices, the order and its saga, no I/O."""

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from order_service.service import SERVICE
+from order_service.settings import Settings
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from tests.conftest import NewDatabase
+from tests.support.apps import migrate, running_app
+
+
+@pytest.fixture
+async def order_dsn(new_database: NewDatabase) -> str:
+    return await new_database("order")
+
+
+@pytest.fixture
+def settings(order_dsn: str, vhost_url: str) -> Settings:
+    return Settings(database_url=order_dsn, amqp_url=vhost_url, migrate_on_start=False)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app (lifespan, database, broker vhost), spoken to over HTTP."""
+    async with running_app(SERVICE, settings) as (_, client):
+        yield client
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a migrated order database (the app itself need not run)."""
+    await migrate(SERVICE, settings)
+    engine = create_async_engine(settings.sqlalchemy_url, pool_size=10, max_overflow=10)
+    yield async_sessionmaker(engine, expire_on_commit=False)
+    await engine.dispose()
