@@ -123,7 +123,11 @@ async def declare_queue(channel: AbstractChannel, spec: ConsumerQueue) -> Abstra
     )
     quorum: FieldTable = {"x-queue-type": "quorum"}
 
-    dlq = await channel.declare_queue(spec.dead_letter_queue, durable=True, arguments=quorum)
+    # Classic, not quorum: a quorum DLQ would count every peek (nack + requeue)
+    # as a delivery, and RabbitMQ 4.x drops it after 20 with no DLX to catch it.
+    dlq = await channel.declare_queue(
+        spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "classic"}
+    )
     await dlq.bind(dlx, routing_key=spec.dead_letter_queue)
 
     for attempt, delay in enumerate(spec.retry_delays, start=1):

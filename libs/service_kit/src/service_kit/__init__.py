@@ -1,5 +1,7 @@
 """What every shop service shares at its edges."""
 
+from events.logs import configure_logging
+
 from service_kit.app import (
     RuntimeDep,
     ServiceDefinition,
@@ -9,7 +11,6 @@ from service_kit.app import (
     main,
 )
 from service_kit.http import problem
-from service_kit.logs import configure_logging
 from service_kit.migrations import run_env, upgrade_head
 from service_kit.runtime import Runtime
 from service_kit.settings import ServiceSettings

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import uvicorn
+from events.logs import configure_logging
 from events.topology import ConsumerQueue
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -21,7 +22,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service_kit.http import BodySizeLimit, TraceRequests, install_error_handlers
-from service_kit.logs import configure_logging
 from service_kit.migrations import upgrade_head
 from service_kit.runtime import HandlersFactory, Hook, Runtime, start_runtime, stop_runtime
 from service_kit.settings import ServiceSettings

@@ -12,8 +12,17 @@ import sys
 
 import structlog
 
+QUIET_LOGGERS = ("aio_pika", "aiormq", "asyncio")
 
-def configure_logging(*, service: str, level: str = "INFO", fmt: str = "console") -> None:
+
+def configure_logging(
+    *,
+    service: str,
+    level: str = "INFO",
+    fmt: str = "console",
+    quiet: tuple[str, ...] = QUIET_LOGGERS,
+) -> None:
+    """Render structlog's and the standard library's lines alike, to stderr."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -45,9 +54,9 @@ def configure_logging(*, service: str, level: str = "INFO", fmt: str = "console"
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     # Library chatter stays out of the event flow unless asked for.
-    for noisy in ("aio_pika", "aiormq", "asyncio"):
+    for noisy in quiet:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
