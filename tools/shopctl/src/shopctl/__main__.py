@@ -1,0 +1,3 @@
+from shopctl.cli import app
+
+app(prog_name="shopctl")

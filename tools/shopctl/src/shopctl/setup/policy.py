@@ -1,0 +1,160 @@
+"""Least privilege, derived from the topology: who may touch which broker resources
+and which database. Pure: the appliers in ``rabbitmq``/``postgres`` carry it out.
+
+RabbitMQ checks (access-control guide, AMQP 0-9-1 table):
+
+- ``exchange.declare``/``queue.declare`` → configure on the resource; a queue with a
+  dead-letter exchange also needs write on that exchange and read on the queue;
+- ``queue.bind`` → write on the queue, read on the exchange; on a topic exchange
+  with topic permissions, the binding key must match the topic *read* pattern;
+- ``basic.publish`` → write on the exchange; on a topic exchange with topic
+  permissions, the routing key must match the topic *write* pattern;
+- ``basic.get``/``basic.consume``/``queue.purge`` → read on the queue.
+
+A consuming service declares the ``events`` exchange (idempotently, so configure
+on it), its own ``<svc>.events`` queues and ``<svc>.events.dlx`` exchange, binds
+them, consumes, and republishes retries and dead letters through its own DLX.
+Every name it owns starts with ``<svc>.events.``; nothing of another service does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from events import SHOP_SERVICES, ServiceSpec
+from events.topology import DEFAULT_EXCHANGE
+
+NOTHING = "^$"
+EVERYTHING = ".*"
+DEFAULT_VHOST = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    configure: str
+    write: str
+    read: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPermission:
+    exchange: str
+    write: str
+    read: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUser:
+    name: str
+    service: str
+    password_env: str
+    permission: Permission
+    topic_permissions: tuple[TopicPermission, ...]
+
+    @property
+    def default_password(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDatabase:
+    service: str
+    role: str
+    database: str
+    password_env: str
+
+    @property
+    def default_password(self) -> str:
+        return self.role
+
+
+FULL_ACCESS = Permission(configure=EVERYTHING, write=EVERYTHING, read=EVERYTHING)
+
+
+def account_name(service: str, prefix: str = "") -> str:
+    """``shop_<svc>``: the broker user, database role and database of a service."""
+    return f"{prefix}shop_{service}"
+
+
+def password_env(service: str, kind: str) -> str:
+    """``PAYMENT_AMQP_PASSWORD``, ``PAYMENT_DB_PASSWORD``."""
+    return f"{re.sub(r'[^A-Z0-9]', '_', service.upper())}_{kind}_PASSWORD"
+
+
+def any_of(*alternatives: str) -> str:
+    """An anchored regex matching exactly one of ``alternatives`` (themselves regexes)."""
+    if not alternatives:
+        return NOTHING
+    return f"^({'|'.join(sorted(set(alternatives)))})$"
+
+
+def exactly(names: Iterable[str]) -> str:
+    return any_of(*(re.escape(name) for name in names))
+
+
+def own_resources(spec: ServiceSpec) -> str:
+    """Regex for the queues and DLX a service owns: ``<svc>.events`` and ``<svc>.events.*``."""
+    return rf"{re.escape(spec.queue().name)}(\..+)?"
+
+
+def broker_permission(spec: ServiceSpec, exchange: str = DEFAULT_EXCHANGE) -> Permission:
+    events = re.escape(exchange)
+    if not spec.consumes:
+        # A publish-only service declares the exchange and publishes to it; no queues.
+        return Permission(
+            configure=any_of(events),
+            write=any_of(events) if spec.publishes else NOTHING,
+            read=NOTHING,
+        )
+    own = own_resources(spec)
+    return Permission(
+        configure=any_of(events, own),  # declare: the exchange, own queues and DLX
+        write=any_of(*([events] if spec.publishes else []), own),  # publish; bind own queues
+        read=any_of(events, own),  # bind from events and own DLX; consume own queues
+    )
+
+
+def topic_permission(spec: ServiceSpec, exchange: str = DEFAULT_EXCHANGE) -> TopicPermission:
+    """Publish only its own event types; bind only to the ones it consumes."""
+    return TopicPermission(
+        exchange=exchange, write=exactly(spec.publishes), read=exactly(spec.consumes)
+    )
+
+
+def broker_users(
+    services: Mapping[str, ServiceSpec] = SHOP_SERVICES,
+    *,
+    prefix: str = "",
+    exchange: str = DEFAULT_EXCHANGE,
+) -> list[BrokerUser]:
+    return [
+        BrokerUser(
+            name=account_name(spec.name, prefix),
+            service=spec.name,
+            password_env=password_env(spec.name, "AMQP"),
+            permission=broker_permission(spec, exchange),
+            topic_permissions=(topic_permission(spec, exchange),),
+        )
+        for spec in services.values()
+    ]
+
+
+def service_databases(
+    services: Mapping[str, ServiceSpec] = SHOP_SERVICES, *, prefix: str = ""
+) -> list[ServiceDatabase]:
+    return [
+        ServiceDatabase(
+            service=spec.name,
+            role=account_name(spec.name, prefix),
+            database=account_name(spec.name, prefix),
+            password_env=password_env(spec.name, "DB"),
+        )
+        for spec in services.values()
+    ]
+
+
+def password_for(account: BrokerUser | ServiceDatabase, environ: Mapping[str, str]) -> str:
+    """From the account's environment variable; ``shop_<svc>`` for local development."""
+    return environ.get(account.password_env) or account.default_password
