@@ -4,14 +4,28 @@ SHELL := /bin/bash
 UV ?= uv
 PYTEST := $(UV) run --frozen pytest
 
-.PHONY: help install lint format test test-unit test-integration test-e2e
+.PHONY: help install setup run mail-sink lint format test test-unit test-integration test-e2e \
+	test-deploy test-faults bench
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 install: ## Install uv (if missing) and every package of the workspace into .venv
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --all-packages
+
+setup: install ## Create each service's database, role and broker user (idempotent)
+	$(UV) run --frozen shopctl setup
+
+# The mail sink runs only when nothing (e.g. Mailpit) listens on the SMTP port yet.
+SMTP_PORT ?= 1025
+RUN_PROCESSES = order inventory payment email $(shell (exec 3<>/dev/tcp/127.0.0.1/$(SMTP_PORT)) 2>/dev/null || echo mail)
+
+run: setup ## Start the whole system here: four services (+ a mail sink), Ctrl-C stops all
+	$(UV) run --frozen honcho start $(RUN_PROCESSES)
+
+mail-sink: ## An SMTP sink on 127.0.0.1:1025 that prints and keeps mail in .mail/
+	$(UV) run --frozen shopctl mail-sink --maildir .mail
 
 lint: ## ruff (lint + format check) and mypy (strict)
 	$(UV) run --frozen ruff check .
@@ -22,8 +36,9 @@ format: ## Apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-test: ## Every tier: unit, integration, e2e (needs PostgreSQL and RabbitMQ running)
-	$(PYTEST) tests/unit tests/integration
+test: ## Every tier: unit, integration, e2e, deploy (needs PostgreSQL and RabbitMQ running)
+	$(PYTEST) tests/unit tests/integration tests/e2e
+	$(MAKE) test-deploy
 
 test-unit: ## Unit tier: no I/O
 	$(PYTEST) tests/unit
@@ -33,3 +48,13 @@ test-integration: ## Integration tier: real RabbitMQ and PostgreSQL
 
 test-e2e: ## End-to-end tier: the services as processes over HTTP, AMQP and SMTP
 	$(PYTEST) tests/e2e
+
+test-deploy: deploy-check ## Offline checks of Dockerfile, compose and Kubernetes manifests
+
+test-faults: ## Fault injection against the real processes, broker and database
+	$(PYTEST) tests/faults
+
+bench: ## Benchmark the running stack on this machine (figures, not assertions)
+	$(UV) run --frozen python -m bench
+
+include deploy/deploy.mk

@@ -1,0 +1,69 @@
+# Deployment targets, included by the root Makefile (`include deploy/deploy.mk`).
+# Paths are relative to the repository root, where make runs.
+#
+#   cp .env.example .env && make up      # whole system in Docker Compose
+#   make kind-up kind-load kind-deploy kind-e2e kind-down
+#   make deploy-check                    # offline checks of all of the above
+
+UV ?= uv
+COMPOSE ?= docker compose
+KIND ?= kind
+KUBECTL ?= kubectl
+KIND_CLUSTER ?= shop
+KIND_CONFIG ?= deploy/kind/cluster.yaml
+KIND_OVERLAY ?= deploy/k8s/overlays/kind
+# Pinned here and checked by tests/deploy; kept out of uv.lock (large dependency tree).
+CHECKOV_VERSION ?= 3.3.30
+# Extra flags for `make down`, e.g. DOWN_FLAGS=-v to also delete the data volumes.
+DOWN_FLAGS ?=
+
+# kubectl always names the kind cluster, never whatever context is current.
+SHOP_KUBECTL = $(KUBECTL) --context kind-$(KIND_CLUSTER) --namespace shop
+# service:port; the k8s manifests expect the images shop/<package>:dev.
+SHOP_SERVICE_PORTS := order:8000 inventory:8001 payment:8002 email:8003
+shop_svc = $(word 1,$(subst :, ,$(1)))
+shop_port = $(word 2,$(subst :, ,$(1)))
+SHOP_IMAGES := $(foreach s,$(SHOP_SERVICE_PORTS),shop/$(call shop_svc,$(s))-service:dev) shop/shopctl:dev
+
+.PHONY: up down logs kind-up kind-load kind-deploy kind-e2e kind-down deploy-tools deploy-check
+
+up: ## Whole system in Docker Compose (needs .env: cp .env.example .env)
+	@test -f .env || { echo "No .env file: run 'cp .env.example .env' first (dev-only values)." >&2; exit 1; }
+	$(COMPOSE) up -d --build --wait
+
+down: ## Stop the Compose stack (DOWN_FLAGS=-v also deletes its data)
+	$(COMPOSE) down --remove-orphans $(DOWN_FLAGS)
+
+logs: ## Follow the Compose stack's logs
+	$(COMPOSE) logs -f
+
+kind-up: ## Create the local kind cluster `shop` (kind >= v0.33.0)
+	$(KIND) create cluster --config $(KIND_CONFIG) --name $(KIND_CLUSTER)
+
+kind-load: ## Build the five images and load them into the kind cluster
+	$(foreach s,$(SHOP_SERVICE_PORTS),docker build --build-arg PACKAGE=$(call shop_svc,$(s))-service --build-arg PORT=$(call shop_port,$(s)) -t shop/$(call shop_svc,$(s))-service:dev . &&) \
+	docker build --build-arg PACKAGE=shopctl --target tool -t shop/shopctl:dev .
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(SHOP_IMAGES)
+
+# A Job's pod template is immutable, so the (idempotent) setup Job is replaced on
+# every deploy. Migrations wait for it inside their init containers.
+kind-deploy: ## Apply the kind overlay and wait until everything is ready
+	$(SHOP_KUBECTL) delete job setup --ignore-not-found --wait=true
+	$(KUBECTL) --context kind-$(KIND_CLUSTER) apply -k $(KIND_OVERLAY)
+	$(SHOP_KUBECTL) rollout status statefulset/rabbitmq --timeout=5m
+	$(SHOP_KUBECTL) rollout status statefulset/postgres --timeout=5m
+	$(SHOP_KUBECTL) wait --for=condition=complete job/setup --timeout=10m
+	$(foreach d,mailpit $(foreach s,$(SHOP_SERVICE_PORTS),$(call shop_svc,$(s))),$(SHOP_KUBECTL) rollout status deployment/$(d) --timeout=5m &&) true
+
+kind-e2e: ## End-to-end tests against the kind deployment (localhost:8000)
+	E2E_TARGET=kind ORDER_URL=http://localhost:8000 $(UV) run --frozen pytest tests/e2e -m e2e
+
+kind-down: ## Delete the kind cluster
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
+
+# checkov lives in its own uv tool environment; tests/deploy finds it there.
+deploy-tools: ## Install checkov (pinned) as a uv tool, outside the workspace lock
+	$(UV) tool install --quiet checkov==$(CHECKOV_VERSION)
+
+deploy-check: deploy-tools ## Offline checks of Dockerfile, Compose and Kubernetes manifests
+	$(UV) run --frozen pytest tests/deploy -m deploy

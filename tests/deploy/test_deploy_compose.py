@@ -1,0 +1,290 @@
+"""docker-compose.yml: valid with .env.example, healthy start order, no secrets.
+
+`docker compose config -q` is run when the Compose plugin is installed. Without
+it (as on the machines this was written on: a Docker client without the
+plugin), the file is interpolated with .env.example by the code below and
+validated against the Compose Specification's JSON schema, vendored as
+tests/deploy/compose-spec.json (see README.md there).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import warnings
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.helpers import (
+    COMPOSE_FILE,
+    ENV_EXAMPLE,
+    REPO,
+    SERVICES,
+    load_compose_raw,
+    parse_env_file,
+    run,
+)
+
+pytestmark = pytest.mark.deploy
+
+SCHEMA = Path(__file__).with_name("compose-spec.json")
+INFRA = ("rabbitmq", "postgres", "mailpit")
+ONESHOTS = ("setup", *(f"{s}-migrate" for s in SERVICES))
+LONG_RUNNING = (*INFRA, *SERVICES)
+SECRETISH = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|PRIVATE", re.IGNORECASE)
+
+# Compose interpolation: $$, $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?e}, ${VAR?e},
+# ${VAR:+a}, ${VAR+a}
+_TOKEN = re.compile(
+    r"\$(?:(?P<escaped>\$)|(?P<plain>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\})"
+)
+
+
+class MissingVariableError(Exception):
+    pass
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(m: re.Match[str]) -> str:
+        if m.group("escaped"):
+            return "$"
+        name = m.group("plain") or m.group("name")
+        op, arg = m.group("op"), m.group("arg") or ""
+        present = name in env
+        nonempty = bool(env.get(name))
+        if op in (":?", "?") and not (nonempty if op == ":?" else present):
+            raise MissingVariableError(f"required variable {name} is missing a value: {arg}")
+        if op in (":-", "-") and not (nonempty if op == ":-" else present):
+            return arg
+        if op in (":+", "+"):
+            return arg if (nonempty if op == ":+" else present) else ""
+        return env.get(name, "")
+
+    return _TOKEN.sub(substitute, value)
+
+
+def compose_cli() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker and run([docker, "compose", "version"], timeout=30).returncode == 0:
+        return [docker, "compose"]
+    return None
+
+
+def _duration(text: str) -> timedelta:
+    total = 0.0
+    for amount, unit in re.findall(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)", text):
+        total += float(amount) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[unit]
+    return timedelta(seconds=total)
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    assert isinstance(env, dict), "use the mapping form of environment"
+    return {k: str(v) for k, v in env.items()}
+
+
+@pytest.fixture(scope="module")
+def dev_env() -> dict[str, str]:
+    return parse_env_file(ENV_EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def compose(dev_env: dict[str, str]) -> dict[str, Any]:
+    return interpolate(load_compose_raw(), dev_env)
+
+
+@pytest.mark.timeout(60)
+def test_compose_config_is_valid_with_env_example(compose: dict[str, Any]) -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft201909Validator(schema)
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(compose)
+    ]
+    assert not errors, (
+        "docker-compose.yml does not match the Compose Specification schema:\n" + "\n".join(errors)
+    )
+    names = set(compose["services"])
+    for name, service in compose["services"].items():
+        for dep in service.get("depends_on", {}):
+            assert dep in names, f"{name} depends on unknown service {dep}"
+
+    cli = compose_cli()
+    if cli is None:
+        warnings.warn(
+            "the docker compose plugin is not installed: docker-compose.yml was validated "
+            "against the vendored Compose Specification schema only, not with "
+            "`docker compose config`",
+            stacklevel=1,
+        )
+        return
+    proc = run(
+        [*cli, "-f", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE), "config", "-q"],
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(REPO)},
+    )
+    assert proc.returncode == 0, f"docker compose config failed:\n{proc.stderr}"
+
+
+@pytest.mark.timeout(30)
+def test_schema_validation_rejects_a_broken_file(compose: dict[str, Any]) -> None:
+    """Guards the check above: the vendored schema is strict about unknown keys."""
+    import jsonschema
+
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["order"]["helthcheck"] = broken["services"]["order"].pop("healthcheck")
+    validator = jsonschema.Draft201909Validator(json.loads(SCHEMA.read_text()))
+    assert list(validator.iter_errors(broken))
+
+
+@pytest.mark.timeout(30)
+def test_every_required_variable_is_in_env_example(dev_env: dict[str, str]) -> None:
+    raw = COMPOSE_FILE.read_text()
+    required = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?", raw))
+    assert required, "credentials must be required with ${VAR:?message}"
+    assert required <= set(dev_env), f".env.example lacks {sorted(required - set(dev_env))}"
+    with pytest.raises(MissingVariableError):
+        interpolate(load_compose_raw(), {})
+    for key, value in dev_env.items():
+        if SECRETISH.search(key):
+            assert "dev" in value, f".env.example {key} must be an obviously development-only value"
+    cli = compose_cli()
+    if cli is not None:
+        proc = run(
+            [*cli, "-f", str(COMPOSE_FILE), "--env-file", "/dev/null", "config", "-q"],
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(REPO)},
+        )
+        assert proc.returncode != 0, "compose must refuse to start without the credentials"
+
+
+@pytest.mark.timeout(30)
+def test_no_hardcoded_secrets() -> None:
+    """Every credential in the file is a required ${VAR:?...} reference."""
+    required_ref = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*:\?[^}]*\}$")
+    raw = load_compose_raw()
+    problems = []
+    for name, service in raw["services"].items():
+        for key, value in _env(service).items():
+            if SECRETISH.search(key) and not required_ref.match(value):
+                problems.append(f"{name}: {key}={value}")
+            for userinfo in re.findall(r"://([^/@\s]+)@", value):
+                _user, _, password = userinfo.partition(":")
+                if not required_ref.match(password):
+                    problems.append(f"{name}: {key} has an inline password: {value}")
+    text = COMPOSE_FILE.read_text()
+    for key, value in parse_env_file(ENV_EXAMPLE).items():
+        if SECRETISH.search(key):
+            assert value not in text, f"the value of {key} is written in docker-compose.yml"
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.timeout(30)
+def test_healthchecks_and_start_order(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {*LONG_RUNNING, *ONESHOTS}
+
+    for name in LONG_RUNNING:
+        service = services[name]
+        check = service.get("healthcheck", {})
+        assert check.get("test"), f"{name} needs a healthcheck"
+        assert not check.get("disable"), f"{name} needs a healthcheck"
+        assert service.get("restart") in ("unless-stopped", "always", "on-failure"), name
+    for svc in SERVICES:
+        assert any("/readyz" in str(part) for part in services[svc]["healthcheck"]["test"]), svc
+        assert _duration(services[svc]["stop_grace_period"]) >= timedelta(seconds=30), svc
+    for name in ONESHOTS:
+        assert services[name]["restart"] == "no", name
+        # `up --wait` treats an exited one-shot as failed unless a long-running
+        # service depends on it with service_completed_successfully.
+        adopters = [
+            s
+            for s in LONG_RUNNING
+            if services[s].get("depends_on", {}).get(name, {}).get("condition")
+            == "service_completed_successfully"
+        ]
+        assert adopters, f"no long-running service waits for {name} to complete"
+
+    def conditions(name: str) -> dict[str, str]:
+        deps = services[name].get("depends_on")
+        assert isinstance(deps, dict), f"{name}: depends_on must use conditions"
+        return {dep: spec["condition"] for dep, spec in deps.items()}
+
+    assert conditions("setup") == {"rabbitmq": "service_healthy", "postgres": "service_healthy"}
+    for svc in SERVICES:
+        migrate = conditions(f"{svc}-migrate")
+        assert migrate["setup"] == "service_completed_successfully"
+        assert migrate["postgres"] == "service_healthy"
+        app = conditions(svc)
+        assert app[f"{svc}-migrate"] == "service_completed_successfully"
+        assert app["rabbitmq"] == "service_healthy"
+        assert app["postgres"] == "service_healthy"
+    assert conditions("email")["mailpit"] == "service_healthy"
+
+
+@pytest.mark.timeout(30)
+def test_services_configuration(compose: dict[str, Any], dev_env: dict[str, str]) -> None:
+    services = compose["services"]
+    for svc, port in SERVICES.items():
+        for name in (svc, f"{svc}-migrate"):
+            service = services[name]
+            env = _env(service)
+            assert service["image"] == f"shop/{svc}-service:dev"
+            assert service["build"]["args"]["PACKAGE"] == f"{svc}-service"
+            assert env["LOG_FORMAT"] == "json"
+            assert env["HOST"] == "0.0.0.0", "service-kit binds 127.0.0.1 by default"
+            assert env["PORT"] == str(port)
+            assert env["MIGRATE_ON_START"] == "false"
+            password = dev_env[f"{svc.upper()}_AMQP_PASSWORD"]
+            assert env["AMQP_URL"] == f"amqp://shop_{svc}:{password}@rabbitmq:5672/"
+            db_password = dev_env[f"{svc.upper()}_DB_PASSWORD"]
+            assert (
+                env["DATABASE_URL"]
+                == f"postgresql://shop_{svc}:{db_password}@postgres:5432/shop_{svc}"
+            )
+            assert service["read_only"] is True
+            assert "ALL" in service["cap_drop"]
+        assert services[f"{svc}-migrate"]["command"] == ["migrate"]
+        assert services[svc]["command"] == ["serve"]
+        assert services[svc]["ports"] == [f"127.0.0.1:{port}:{port}"]
+    email = _env(services["email"])
+    assert (email["SMTP_HOST"], email["SMTP_PORT"]) == ("mailpit", "1025")
+    assert "PAYMENT_AMOUNT_LIMIT" in _env(services["payment"])
+
+    setup = services["setup"]
+    assert setup["build"]["args"]["PACKAGE"] == "shopctl"
+    assert setup["command"] == ["setup"]
+    expected = {"SETUP_RABBITMQ_API_URL", "SETUP_POSTGRES_URL"} | {
+        f"{svc.upper()}_{kind}_PASSWORD" for svc in SERVICES for kind in ("AMQP", "DB")
+    }
+    assert expected <= set(_env(setup))
+
+    for name, service in services.items():
+        image = service["image"]
+        assert ":" in image, f"{name}: pin the image tag ({image})"
+        assert not image.endswith(":latest"), f"{name}: pin the image tag ({image})"
+
+
+@pytest.mark.timeout(30)
+def test_compose_file_uses_anchors() -> None:
+    text = COMPOSE_FILE.read_text()
+    assert re.search(r"^x-[a-z-]+: &", text, re.MULTILINE), (
+        "shared blocks belong in x- extension fields"
+    )
+    assert "<<: *" in text
+    yaml.safe_load(text)  # anchors resolve
