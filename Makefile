@@ -30,7 +30,8 @@ mail-sink: ## An SMTP sink on 127.0.0.1:1025 that prints and keeps mail in .mail
 lint: ## ruff (lint + format check) and mypy (strict)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy -p events -p service_kit
+	$(UV) run --frozen mypy -p events -p service_kit -p order_service -p inventory_service \
+		-p payment_service -p email_service -p shopctl
 
 format: ## Apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
