@@ -55,8 +55,22 @@ kind-deploy: ## Apply the kind overlay and wait until everything is ready
 	$(SHOP_KUBECTL) wait --for=condition=complete job/setup --timeout=10m
 	$(foreach d,mailpit $(foreach s,$(SHOP_SERVICE_PORTS),$(call shop_svc,$(s))),$(SHOP_KUBECTL) rollout status deployment/$(d) --timeout=5m &&) true
 
+# The order API is a NodePort; the other APIs and the broker (for the event tap)
+# are reached through port-forwards that end with the recipe.
 kind-e2e: ## End-to-end tests against the kind deployment (localhost:8000)
-	E2E_TARGET=kind ORDER_URL=http://localhost:8000 $(UV) run --frozen pytest tests/e2e -m e2e
+	@set -e; trap 'kill $$(jobs -p) 2>/dev/null' EXIT; \
+	for target in svc/inventory:18001:8001 svc/payment:18002:8002 svc/email:18003:8003 svc/rabbitmq:15673:5672; do \
+		IFS=: read -r name local remote <<< "$$target"; \
+		$(SHOP_KUBECTL) port-forward "$$name" "$$local:$$remote" >/dev/null & \
+	done; \
+	secret=$$($(SHOP_KUBECTL) get secrets -o name | grep '/infra-credentials'); \
+	admin=$$($(SHOP_KUBECTL) get "$$secret" -o jsonpath='{.data.RABBITMQ_ADMIN_USER}' | base64 -d); \
+	password=$$($(SHOP_KUBECTL) get "$$secret" -o jsonpath='{.data.RABBITMQ_ADMIN_PASSWORD}' | base64 -d); \
+	sleep 3; \
+	E2E_TARGET=external ORDER_URL=http://localhost:8000 INVENTORY_URL=http://localhost:18001 \
+	PAYMENT_URL=http://localhost:18002 EMAIL_URL=http://localhost:18003 \
+	AMQP_URL="amqp://$$admin:$$password@localhost:15673/" \
+	$(UV) run --frozen pytest tests/e2e -m "not local_processes"
 
 kind-down: ## Delete the kind cluster
 	$(KIND) delete cluster --name $(KIND_CLUSTER)

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.timeout(120)
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
+@pytest.mark.local_processes
 async def test_logs_and_trace_context_follow_one_order_across_services(system: System) -> None:
     shop = Shop(system)
     async with event_tap(system.amqp_url) as tap:

@@ -135,6 +135,28 @@ class System:
         return "\n".join(f"--- {n}\n{s.log_tail()}" for n, s in self.services.items())
 
 
+@dataclass
+class ExternalSystem:
+    """A system someone else runs (e.g. the kind cluster): reached over HTTP and
+    AMQP only, so no process control, SMTP sink or log files."""
+
+    urls: dict[str, str]
+    amqp_url: str
+    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=10))
+
+    def url(self, service: str) -> str:
+        return self.urls[service]
+
+    def logs(self) -> str:
+        return "(logs of an external system are not collected)"
+
+    @classmethod
+    def from_environment(cls) -> ExternalSystem:
+        defaults = {name: f"http://127.0.0.1:{8000 + i}" for i, name in enumerate(SERVICES)}
+        urls = {n: os.environ.get(f"{n.upper()}_URL", u) for n, u in defaults.items()}
+        return cls(urls, os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+
+
 @asynccontextmanager
 async def running_system(
     *,
