@@ -116,9 +116,7 @@ TARGETS = {
     "kind-up": "kind create cluster --config deploy/kind/cluster.yaml --name shop",
     "kind-load": "kind load docker-image --name shop",
     "kind-deploy": "apply -k deploy/k8s/overlays/kind",
-    "kind-e2e": (
-        "E2E_TARGET=kind ORDER_URL=http://localhost:8000 uv run --frozen pytest tests/e2e -m e2e"
-    ),
+    "kind-e2e": 'uv run --frozen pytest tests/e2e -m "not local_processes"',
     "kind-down": "kind delete cluster --name shop",
     "deploy-check": "uv run --frozen pytest tests/deploy -m deploy",
 }
@@ -138,6 +136,9 @@ def test_make_targets() -> None:
         )
         assert proc.returncode == 0, f"make -n {target}: {proc.stderr}"
         assert expected in proc.stdout, f"make {target} does not run `{expected}`:\n{proc.stdout}"
+    e2e = run([make, "-n", "-f", str(DEPLOY_MK), "UV=uv", "kind-e2e"], timeout=30).stdout
+    for part in ("E2E_TARGET=external", "ORDER_URL=http://localhost:8000", "port-forward"):
+        assert part in e2e, part
     load = run([make, "-n", "-f", str(DEPLOY_MK), "UV=uv", "kind-load"], timeout=30).stdout
     for package in (
         "order-service",
