@@ -12,20 +12,27 @@ from tests.support.system import SERVICES, ExternalSystem, System, running_syste
 EXTERNAL = os.environ.get("E2E_TARGET") == "external"
 
 
-@pytest.fixture
-async def system(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[System]:
-    if EXTERNAL:
+if EXTERNAL:
+
+    @pytest.fixture
+    async def system() -> AsyncIterator[ExternalSystem]:
         external = ExternalSystem.from_environment()
-        yield external  # type: ignore[misc]
+        yield external
         await external.http.aclose()
-        return
-    vhost_url: str = request.getfixturevalue("vhost_url")
-    new_database: NewDatabase = request.getfixturevalue("new_database")
-    databases = {name: await new_database(name) for name in SERVICES}
-    async with running_system(amqp_url=vhost_url, databases=databases, workdir=tmp_path) as system:
-        yield system
-        if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
-            print(system.logs())
+
+else:
+
+    @pytest.fixture
+    async def system(
+        vhost_url: str, new_database: NewDatabase, tmp_path: Path, request: pytest.FixtureRequest
+    ) -> AsyncIterator[System]:
+        databases = {name: await new_database(name) for name in SERVICES}
+        async with running_system(
+            amqp_url=vhost_url, databases=databases, workdir=tmp_path
+        ) as running:
+            yield running
+            if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
+                print(running.logs())
 
 
 @pytest.hookimpl(wrapper=True)
