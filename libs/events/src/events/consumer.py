@@ -176,14 +176,23 @@ class EventConsumer:
         log.info("consumer.stopped", queue=self._spec.name)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        try:
-            async with self._slots:
-                await self._process(message)
-        finally:
-            self._inflight.discard(task)
+        # aiormq runs this callback in a task it cancels when the channel closes.
+        # A transaction half-way through an external call (SMTP, a gateway) must
+        # not be torn down by that, so the work runs in a task of our own that only
+        # stop() may cancel. Its ack then fails; the redelivery is an inbox duplicate.
+        work = asyncio.create_task(self._work(message))
+        self._inflight.add(work)
+        work.add_done_callback(self._finished)
+        await asyncio.shield(work)
+
+    async def _work(self, message: AbstractIncomingMessage) -> None:
+        async with self._slots:
+            await self._process(message)
+
+    def _finished(self, work: asyncio.Task[None]) -> None:
+        self._inflight.discard(work)
+        if not work.cancelled() and work.exception() is not None:
+            log.error("consumer.work_failed", queue=self._spec.name, error=repr(work.exception()))
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         event_type = message.type or "unknown"
@@ -221,7 +230,7 @@ class EventConsumer:
                 else:
                     await self._dead_letter(message, exc, retries, envelope.type)
             else:
-                await message.ack()
+                await _ack(message)
                 HANDLER_SECONDS.labels(self._spec.name, envelope.type).observe(
                     time.perf_counter() - started
                 )
@@ -302,13 +311,22 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
             return False
-        await message.ack()
+        await _ack(message)
         return True
 
     async def _requeue(self, message: AbstractIncomingMessage, event_type: str) -> None:
         with contextlib.suppress(Exception):
             await asyncio.shield(message.nack(requeue=True))
         CONSUMED.labels(self._spec.name, event_type, "requeued").inc()
+
+
+async def _ack(message: AbstractIncomingMessage) -> None:
+    try:
+        await message.ack()
+    except Exception as exc:
+        # The channel died after our commit: the broker redelivers the message and
+        # the inbox recognises it. Nothing is lost, nothing happens twice.
+        log.warning("event.ack_failed", message_id=message.message_id, error=repr(exc))
 
 
 def _retry_count(message: AbstractIncomingMessage) -> int:

@@ -162,6 +162,10 @@ class OutboxRelay:
             log.info("event.published")
             return None
 
+    @property
+    def is_running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self.run(), name="outbox-relay")
@@ -177,12 +181,12 @@ class OutboxRelay:
         housekeeping = asyncio.create_task(self._housekeep(), name="outbox-housekeeping")
         try:
             while not self._stopping.is_set():
-                await self._ensure_listener()
                 # Clear before reading so a NOTIFY that lands mid-batch is not lost.
                 self._wake.clear()
                 try:
+                    await self._ensure_listener()
                     result = await self.relay_once()
-                except Exception as exc:  # database gone: keep the loop alive
+                except Exception as exc:  # database or broker gone: the loop must live on
                     log.warning("outbox.relay_failed", error=repr(exc))
                     result = RelayResult(0, 1)
                 if result.published and not result.failed:

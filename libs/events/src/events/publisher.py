@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from typing import Protocol
 
@@ -80,5 +81,12 @@ class AmqpPublisher:
             )
         except TimeoutError as exc:
             raise PublishError(f"no confirm within {self._timeout}s") from exc
+        except asyncio.CancelledError as exc:
+            # aiormq cancels pending confirms when the connection drops; only a
+            # cancellation of our own task is a real one.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            raise PublishError("connection lost before the broker confirmed") from exc
         except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             raise PublishError(f"publish of {message.routing_key} failed: {exc!r}") from exc

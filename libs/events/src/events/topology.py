@@ -121,7 +121,14 @@ async def declare_queue(channel: AbstractChannel, spec: ConsumerQueue) -> Abstra
     dlx = await channel.declare_exchange(
         spec.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
     )
-    quorum: FieldTable = {"x-queue-type": "quorum"}
+    # Quorum queues dead-letter at-most-once unless told otherwise: a retry whose
+    # TTL expired while the broker restarted would be lost. at-least-once needs
+    # reject-publish overflow.
+    quorum: FieldTable = {
+        "x-queue-type": "quorum",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
 
     # Classic, not quorum: a quorum DLQ would count every peek (nack + requeue)
     # as a delivery, and RabbitMQ 4.x drops it after 20 with no DLX to catch it.

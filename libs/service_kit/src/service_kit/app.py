@@ -98,11 +98,12 @@ def _operations_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(runtime: RuntimeDep) -> JSONResponse:
-        """Ready: database and broker reachable, consumers registered."""
+        """Ready: database and broker reachable, consumers registered, relay running."""
         checks = {
             "database": await runtime.database_ready(),
             "broker": runtime.broker.is_ready,
             "consumers": runtime.consuming,
+            "outbox_relay": runtime.relaying,
         }
         ready = all(checks.values())
         return JSONResponse(

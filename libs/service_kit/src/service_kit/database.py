@@ -45,9 +45,20 @@ def create_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# SQLSTATE classes meaning "cannot serve you now": connection exceptions,
+# insufficient resources (too many clients), operator intervention (shutdown).
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
 def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, UNAVAILABLE_ERRORS) or isinstance(
-        getattr(error, "orig", None), UNAVAILABLE_ERRORS
-    )
+    # SQLAlchemy wraps the driver's error, which may wrap asyncpg's own.
+    chain = [error, getattr(error, "orig", None)]
+    chain.append(getattr(chain[-1], "__cause__", None))
+    for candidate in filter(None, chain):
+        if isinstance(candidate, UNAVAILABLE_ERRORS):
+            return True
+        if str(getattr(candidate, "sqlstate", "") or "").startswith(UNAVAILABLE_SQLSTATES):
+            return True
+    return False

@@ -49,6 +49,10 @@ class Runtime:
     def consuming(self) -> bool:
         return all(consumer.is_consuming for consumer in self.consumers)
 
+    @property
+    def relaying(self) -> bool:
+        return self.relay.is_running
+
 
 HandlersFactory = Callable[[Runtime], HandlerMap]
 Hook = Callable[[Runtime], Awaitable[None]]
