@@ -1,0 +1,62 @@
+"""Fixtures of the fault tier: the real system, started per scenario on a fresh
+vhost with fresh databases, and kept around (databases, logs) for the checker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NewDatabase
+from tests.faults.measured import LINES
+from tests.support.system import SERVICES, System, running_system
+
+StartSystem = Callable[..., AbstractAsyncContextManager[System]]
+
+
+@pytest.fixture
+async def databases(new_database: NewDatabase) -> dict[str, str]:
+    """One fresh database per service (dropped after the test by ``new_database``)."""
+    return {name: await new_database(name) for name in SERVICES}
+
+
+@pytest.fixture
+def start_system(
+    vhost_url: str,
+    databases: dict[str, str],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> StartSystem:
+    """``async with start_system(amqp_url=..., extra_env=...) as system``.
+
+    A factory rather than a plain fixture: some scenarios point the services at
+    a proxy instead of the broker, or tune their settings. On failure the tail of
+    every service's log is printed (full logs stay in the test's tmp_path).
+    """
+
+    @asynccontextmanager
+    async def start(
+        *, amqp_url: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> AsyncIterator[System]:
+        async with running_system(
+            amqp_url=amqp_url or vhost_url,
+            databases=databases,
+            workdir=tmp_path,
+            extra_env=extra_env,
+        ) as system:
+            try:
+                yield system
+            except BaseException:
+                print(f"service logs in {tmp_path}\n{system.logs()}")
+                raise
+
+    return start
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if LINES:
+        terminalreporter.section("fault scenarios: what was measured")
+        for line in LINES:
+            terminalreporter.write_line(line)
