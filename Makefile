@@ -56,6 +56,6 @@ test-faults: ## Fault injection against the real processes, broker and database
 	$(PYTEST) tests/faults
 
 bench: ## Benchmark the running stack on this machine (figures, not assertions)
-	$(UV) run --frozen python -m bench
+	$(UV) run --frozen --group bench python -m bench $(BENCH_ARGS)
 
 include deploy/deploy.mk

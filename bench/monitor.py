@@ -1,0 +1,114 @@
+"""Samples the running shop every ``interval`` seconds while a scenario runs.
+
+Each sample: time since the scenario started, ready messages per queue (AMQP
+passive declare, exact), the management API's view of the same queues (it lags
+by up to ``collect_statistics_interval``, 5 s by default), CPU per process group
+in cores, and the client-side counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.infra import RabbitApi
+from bench.stack import QUEUES, Stack
+
+# CPU groups that are the shop or the bench (the rest of the machine is "other").
+OURS = (
+    "order",
+    "inventory",
+    "payment",
+    "email",
+    "postgres",
+    "rabbitmq",
+    "bench client",
+    "smtp sink",
+)
+
+
+@dataclass
+class Monitor:
+    stack: Stack
+    api: RabbitApi
+    interval: float = 0.5
+    counters: Callable[[], dict[str, float]] | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _mgmt: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    async def __aenter__(self) -> Monitor:
+        self.started = time.monotonic()
+        self.stack.cpu.reset()
+        self._tasks = [asyncio.create_task(self._sample()), asyncio.create_task(self._poll_mgmt())]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    async def _poll_mgmt(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                self._mgmt = await self.api.queues(self.stack.box.vhost)
+            await asyncio.sleep(self.interval)
+
+    async def _sample(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(self.interval)
+            ticks += 1
+            if ticks % 10 == 0:
+                with contextlib.suppress(Exception):
+                    await self.stack.refresh_cpu_groups()
+            try:
+                depths = await self.stack.queue_depths()
+            except Exception:
+                depths = {}
+            cpu = self.stack.cpu.sample()
+            ours = sum(v for k, v in cpu.items() if k in OURS)
+            # What the rest of the machine used meanwhile (other work sharing the cores).
+            cpu["other"] = max(cpu["machine"] - ours, 0.0)
+            sample = {
+                "t": round(self.now(), 3),
+                "ready": depths,
+                "mgmt": {
+                    q: dict(v) for q, v in self._mgmt.items() if q in QUEUES or q.endswith(".dlq")
+                },
+                "cpu": {k: round(v, 3) for k, v in cpu.items()},
+                "emails": self.stack.sink.total,
+            }
+            if self.counters is not None:
+                sample.update(self.counters())
+            self.samples.append(sample)
+
+    def latest(self) -> dict[str, Any]:
+        return self.samples[-1] if self.samples else {}
+
+    def cpu_average(self, start: float = 0.0, end: float = float("inf")) -> dict[str, float]:
+        rows = [s["cpu"] for s in self.samples if start <= s["t"] <= end]
+        if not rows:
+            return {}
+        keys = {k for row in rows for k in row}
+        return {k: round(sum(row.get(k, 0.0) for row in rows) / len(rows), 3) for k in sorted(keys)}
+
+    def peak_depths(self) -> dict[str, int]:
+        peaks: dict[str, int] = {}
+        for sample in self.samples:
+            for queue, depth in sample["ready"].items():
+                peaks[queue] = max(peaks.get(queue, 0), depth)
+        return peaks
+
+    def series(self) -> list[dict[str, Any]]:
+        return self.samples

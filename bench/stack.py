@@ -1,0 +1,434 @@
+"""The shop as it runs for real, instrumented for the benchmark.
+
+Four service processes (their console scripts, started by the test suite's
+``ServiceProcess``), each with a database of its own, on a fresh vhost of the
+shared broker, sending mail to an SMTP sink process (``bench.smtp_sink``) whose
+delay can be changed while it runs. The bench talks to the shop only over HTTP,
+watches queue depths over AMQP (passive declares: exact, real time) and over the
+management API (what operators see, refreshed every ``collect_statistics_interval``),
+and learns that an order's emails went out from the sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+from tests.support.system import SERVICES, ServiceProcess, free_port
+
+from bench.infra import RabbitApi, Sandbox, backend_pids, sandbox
+from bench.machine import CpuMeter, pids_named
+
+QUEUES = tuple(f"{name}.events" for name in SERVICES)
+DLQS = tuple(f"{q}.dlq" for q in QUEUES)
+FINAL_KINDS = {"confirmed", "cancelled"}
+EXPERIMENTS = Path(__file__).parent / "experiments"
+STOCK = 1_000_000  # per SKU: far more than any run orders
+
+
+@dataclass
+class OrderMail:
+    """What the sink saw for one order: first arrival time per kind, and repeats."""
+
+    kinds: dict[str, float] = field(default_factory=dict)
+    repeats: int = 0
+
+
+class SmtpSink:
+    """Drives ``bench.smtp_sink`` in its own process and indexes what it accepts."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+        self.orders: dict[str, OrderMail] = {}
+        self.total = 0
+        self.duplicates = 0
+        self.arrivals: list[float] = []  # accept time of every message
+        self.repeated: list[str] = []  # "<order id> <kind>" of every second copy
+        self._waiters: dict[str, asyncio.Future[float]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._acks: asyncio.Queue[str] = asyncio.Queue()
+
+    async def start(self, delay: float = 0.0) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.smtp_sink",
+            "--port",
+            str(self.port),
+            "--delay",
+            str(delay),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), 30)
+        if line.strip() != b"READY":
+            raise RuntimeError(f"smtp sink did not start: {line!r}")
+        self._reader = asyncio.create_task(self._read())
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def set_delay(self, seconds: float) -> None:
+        assert self.process is not None
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"delay {seconds}\n".encode())
+        await self.process.stdin.drain()
+        await asyncio.wait_for(self._acks.get(), 10)
+
+    async def _read(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            parts = line.decode().split()
+            if not parts:
+                continue
+            if parts[0] == "DELAY":
+                self._acks.put_nowait(parts[1])
+                continue
+            if parts[0] != "M" or len(parts) != 4:
+                continue
+            _, order_id, kind, at = parts
+            when = float(at)
+            self.total += 1
+            self.arrivals.append(when)
+            mail = self.orders.setdefault(order_id, OrderMail())
+            if kind in mail.kinds:
+                mail.repeats += 1
+                self.duplicates += 1
+                self.repeated.append(f"{order_id} {kind}")
+                continue
+            mail.kinds[kind] = when
+            if "received" in mail.kinds and FINAL_KINDS & mail.kinds.keys():
+                waiter = self._waiters.pop(order_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(max(mail.kinds.values()))
+
+    def complete_at(self, order_id: str) -> float | None:
+        mail = self.orders.get(order_id)
+        if mail and "received" in mail.kinds and FINAL_KINDS & mail.kinds.keys():
+            return max(mail.kinds.values())
+        return None
+
+    async def wait_complete(self, order_id: str, timeout: float) -> float:
+        """Wall time when the order's second email (received + confirmed/cancelled) arrived."""
+        done = self.complete_at(order_id)
+        if done is not None:
+            return done
+        waiter = self._waiters.get(order_id)
+        if waiter is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters[order_id] = waiter
+        return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+
+    async def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.returncode is None:
+            with contextlib.suppress(Exception):
+                assert self.process.stdin is not None
+                self.process.stdin.write(b"quit\n")
+                await self.process.stdin.drain()
+            try:
+                await asyncio.wait_for(self.process.wait(), 5)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+@dataclass
+class Posted:
+    """One POST /orders as the client saw it."""
+
+    scheduled: float  # monotonic time the request was due (open loop) or sent
+    sent: float  # monotonic time it went out
+    sent_wall: float  # wall time it went out (to compare with server timestamps)
+    latency: float  # response time, from ``sent``
+    status: int  # HTTP status, 0 for a transport error
+    order_id: str | None = None
+    error: str | None = None
+    attempts: int = 1
+    first_status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 202 and self.order_id is not None
+
+
+class Stack:
+    def __init__(
+        self,
+        box: Sandbox,
+        workdir: Path,
+        extra_env: dict[str, str],
+        inflight: int,
+        retries: int = 5,
+    ) -> None:
+        self.box = box
+        self.retries = retries
+        self.workdir = workdir
+        self.extra_env = extra_env
+        self.sink = SmtpSink()
+        self.services: dict[str, ServiceProcess] = {}
+        self.products: list[dict[str, Any]] = []
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(120.0, connect=30.0),
+            limits=httpx.Limits(
+                max_connections=inflight + 16, max_keepalive_connections=inflight + 16
+            ),
+        )
+        # Our own gate, FIFO and O(1), so httpx's pool never has a queue to scan.
+        self.gate = asyncio.Semaphore(inflight)
+        self.amqp: aio_pika.abc.AbstractConnection | None = None
+        self._depth_channel: aio_pika.abc.AbstractChannel | None = None
+        self.cpu = CpuMeter()
+        self.posted: list[Posted] = []
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+    @property
+    def database_names(self) -> list[str]:
+        return list(self.box.databases.values())
+
+    async def start(self) -> None:
+        await self.sink.start()
+        base_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "AMQP_", "PORT"))
+        }
+        for name in SERVICES:
+            env = {
+                **base_env,
+                "AMQP_URL": self.box.amqp_url,
+                "DATABASE_URL": self.box.dsn(name),
+                "PORT": str(free_port()),
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(self.sink.port),
+                "LOG_FORMAT": "json",
+                "LOG_LEVEL": "INFO",
+                "MIGRATE_ON_START": "true",
+                "SHUTDOWN_GRACE": "10",
+                **self.extra_env,
+            }
+            if any(k.startswith("BENCH_X_") for k in self.extra_env):
+                # Prototype patches (bench/experiments/sitecustomize.py), this run only.
+                env["PYTHONPATH"] = os.pathsep.join(
+                    p for p in (str(EXPERIMENTS), env.get("PYTHONPATH", "")) if p
+                )
+            self.services[name] = ServiceProcess(
+                name, int(env["PORT"]), env, self.workdir / f"{name}.log"
+            )
+        for service in self.services.values():
+            await service.start()
+        await asyncio.gather(*(s.wait_ready(timeout=120) for s in self.services.values()))
+        # Robust: other work on this machine may restart the shared broker.
+        self.amqp = await aio_pika.connect_robust(self.box.amqp_url)
+        response = await self.http.get(f"{self.url('order')}/products")
+        response.raise_for_status()
+        self.products = list(response.json())
+        for product in self.products:
+            response = await self.http.put(
+                f"{self.url('inventory')}/stock/{product['sku']}", json={"available": STOCK}
+            )
+            response.raise_for_status()
+        await self.refresh_cpu_groups()
+        self.cpu.reset()
+
+    async def refresh_cpu_groups(self) -> None:
+        for name, service in self.services.items():
+            if service.process is not None and service.process.returncode is None:
+                self.cpu.set_group(name, [service.process.pid])
+            else:
+                self.cpu.set_group(name, [])
+        with contextlib.suppress(Exception):
+            self.cpu.set_group("postgres", await backend_pids(self.database_names))
+        self.cpu.set_group("postgres (all dbs)", pids_named("postgres"))
+        self.cpu.set_group("rabbitmq", pids_named("beam.smp"))
+        self.cpu.set_group("smtp sink", [self.sink.pid])
+        self.cpu.set_group("bench client", [os.getpid()])
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.gather(
+                *(s.stop() for s in self.services.values()), return_exceptions=True
+            )
+        if self.amqp is not None:
+            with contextlib.suppress(Exception):
+                await self.amqp.close()
+        await self.sink.stop()
+        await self.http.aclose()
+
+    async def restart(self, name: str) -> None:
+        await self.services[name].start()
+        await self.services[name].wait_ready(timeout=120)
+        await self.refresh_cpu_groups()
+
+    # ---- load -----------------------------------------------------------------
+
+    def order_body(self) -> dict[str, Any]:
+        product = random.choice(self.products)  # noqa: S311
+        return {
+            "customer_id": f"bench-{uuid.uuid4().hex[:12]}",
+            "email": "buyer@example.com",
+            "items": [{"sku": product["sku"], "quantity": 1}],
+            "payment_token": "tok_visa",
+        }
+
+    async def post_order(self, scheduled: float | None = None) -> Posted:
+        """POST /orders as a careful client: an Idempotency-Key, and on 503 (or a
+        broken connection) a retry after Retry-After, up to ``self.retries`` times.
+
+        The request keeps its in-flight slot while it waits to retry (a user keeps
+        their connection), so a retry does not queue behind later requests.
+        Latency runs from the first send to the final answer; ``first_status``
+        keeps what the first attempt got, so shed load stays visible.
+        """
+        body = self.order_body()
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        first_status: int | None = None
+        attempts = 0
+        async with self.gate:
+            sent, sent_wall = time.monotonic(), time.time()
+            while True:
+                attempts += 1
+                retry_after = 1.0
+                try:
+                    response = await self.http.post(
+                        f"{self.url('order')}/orders", json=body, headers=headers
+                    )
+                except httpx.HTTPError as exc:
+                    status, order_id, error = 0, None, repr(exc)
+                else:
+                    status, order_id, error = response.status_code, None, None
+                    if status == 202:
+                        order_id = str(response.json()["id"])
+                    else:
+                        error = f"{status}: {response.text[:200]}"
+                        with contextlib.suppress(ValueError):
+                            retry_after = float(response.headers.get("Retry-After", "1"))
+                if first_status is None:
+                    first_status = status
+                if status in (0, 503) and attempts <= self.retries:
+                    await asyncio.sleep(min(max(retry_after, 0.1), 5.0))
+                    continue
+                break
+        record = Posted(
+            scheduled or sent,
+            sent,
+            sent_wall,
+            time.monotonic() - sent,
+            status,
+            order_id,
+            error,
+            attempts=attempts,
+            first_status=first_status,
+        )
+        self.posted.append(record)
+        return record
+
+    async def order(self, order_id: str) -> dict[str, Any] | None:
+        async with self.gate:
+            response = await self.http.get(f"{self.url('order')}/orders/{order_id}")
+        return dict(response.json()) if response.status_code == 200 else None
+
+    async def orders(
+        self, order_ids: list[str], concurrency: int = 16
+    ) -> dict[str, dict[str, Any] | None]:
+        """GET every order (for its status history), ``concurrency`` at a time."""
+        out: dict[str, dict[str, Any] | None] = {}
+        queue = list(order_ids)
+
+        async def worker() -> None:
+            while queue:
+                order_id = queue.pop()
+                try:
+                    out[order_id] = await self.order(order_id)
+                except httpx.HTTPError:
+                    out[order_id] = None
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return out
+
+    # ---- observation ------------------------------------------------------------
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Ready messages per queue, exact and current (AMQP passive declare).
+
+        Empty while the broker cannot be asked (it is restarting, say).
+        """
+        assert self.amqp is not None
+        depths: dict[str, int] = {}
+        try:
+            if self._depth_channel is None or self._depth_channel.is_closed:
+                self._depth_channel = await self.amqp.channel()
+            for name in (*QUEUES, *DLQS):
+                # robust=False: a robust channel answers passive declares from a cache.
+                queue = await self._depth_channel.declare_queue(
+                    name, passive=True, timeout=5, robust=False
+                )
+                depths[name] = int(queue.declaration_result.message_count or 0)
+        except (aio_pika.exceptions.AMQPError, ConnectionError, TimeoutError, RuntimeError):
+            self._depth_channel = None
+            return {}
+        return depths
+
+    async def wait_quiet(self, *, timeout: float = 300, settle: float = 2.0) -> float:
+        """Wait until every queue is empty and no mail has arrived for ``settle`` s."""
+        started = time.monotonic()
+        last_total = -1
+        calm_since = time.monotonic()
+        while time.monotonic() - started < timeout:
+            depths = await self.queue_depths()
+            busy = (
+                not depths or any(depths.get(q, 0) for q in QUEUES) or self.sink.total != last_total
+            )
+            last_total = self.sink.total
+            if busy:
+                calm_since = time.monotonic()
+            elif time.monotonic() - calm_since >= settle:
+                return time.monotonic() - started
+            await asyncio.sleep(0.25)
+        return time.monotonic() - started
+
+
+@asynccontextmanager
+async def running_stack(
+    api: RabbitApi,
+    *,
+    extra_env: dict[str, str] | None = None,
+    inflight: int = 128,
+    retries: int = 5,
+    keep_logs: Path | None = None,
+) -> AsyncIterator[Stack]:
+    async with AsyncExitStack() as stack:
+        box = await stack.enter_async_context(sandbox(SERVICES, api))
+        workdir = keep_logs or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-"))
+        )
+        workdir.mkdir(parents=True, exist_ok=True)
+        shop = Stack(box, workdir, extra_env or {}, inflight, retries)
+        try:
+            await shop.start()
+            yield shop
+        finally:
+            await shop.stop()
