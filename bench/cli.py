@@ -36,7 +36,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="SCENARIO",
         help=f"which to run, in this order: {', '.join(SCENARIOS)} (default: all)",
     )
-    parser.add_argument("--quick", action="store_true", help="the ~2 minute smoke scale (CI)")
+    parser.add_argument(
+        "--quick", action="store_true", help="the smoke scale (about 3 minutes here)"
+    )
     parser.add_argument("--clients", type=int, help="closed-loop clients for throughput")
     parser.add_argument("--seconds", type=float, help="duration of throughput and of consistency")
     parser.add_argument(
@@ -70,7 +72,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--profile",
         action="store_true",
         help="py-spy every service during throughput (needs py-spy on PATH: "
-        "uv run --with py-spy python -m bench ...)",
+        "uv run --group bench --with py-spy python -m bench ...)",
     )
     parser.add_argument(
         "--no-census",
@@ -165,8 +167,7 @@ async def run(args: argparse.Namespace) -> int:
             from bench import charts
         except ImportError:
             console.print(
-                "[yellow]matplotlib missing: no charts "
-                "(uv run --with matplotlib python -m bench)[/]"
+                "[yellow]matplotlib missing: no charts (uv run --group bench python -m bench)[/]"
             )
         else:
             for path in charts.draw_all(args.out, ctx.results, meta):

@@ -83,8 +83,11 @@ class Monitor:
             sample = {
                 "t": round(self.now(), 3),
                 "ready": depths,
+                # The management API's view: all messages (ready + unacked) per queue.
                 "mgmt": {
-                    q: dict(v) for q, v in self._mgmt.items() if q in QUEUES or q.endswith(".dlq")
+                    q: {"messages": v["messages"]}
+                    for q, v in self._mgmt.items()
+                    if q in QUEUES or q.endswith(".dlq")
                 },
                 "cpu": {k: round(v, 3) for k, v in cpu.items()},
                 "emails": self.stack.sink.total,

@@ -70,10 +70,38 @@ def short(frame: str) -> str:
     return f"{match['func']} ({file})"
 
 
+# What a sample was doing, by its whole stack; first match wins. SQLAlchemy runs
+# its synchronous core in greenlets, whose stacks py-spy shows apart from the
+# event loop's; samples without any Python frame are C code (the event loop,
+# the drivers' Cython protocols, system calls).
+ACTIVITIES = (
+    ("logging (structlog + stdlib)", ("structlog", "logging/__init__")),
+    ("SMTP client (aiosmtplib, email building)", ("aiosmtplib", "/email/", "email_service/domain")),
+    ("HTTP request (FastAPI, pydantic, handler)", ("fastapi/routing", "starlette/")),
+    ("outbox relay", ("OutboxRelay",)),
+    ("consumer: handler transaction", ("EventConsumer._handle", "handle_delivery")),
+    ("consumer: decode, ack, retry bookkeeping", ("EventConsumer",)),
+    ("AMQP client (aio-pika, aiormq, pamqp)", ("aiormq", "aio_pika", "pamqp")),
+)
+
+
+def activity(frames: list[str]) -> str:
+    if not frames:
+        return "no Python frame (C: event loop, driver protocols, syscalls)"
+    stack = ";".join(frames)
+    if "Runner.run" not in stack and "run_forever" not in stack and "Thread" not in stack:
+        return "SQLAlchemy sync core (greenlet stacks)"
+    for name, needles in ACTIVITIES:
+        if any(n in stack for n in needles):
+            return name
+    return "other (event loop, asyncpg outside handlers, ...)"
+
+
 def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     buckets: Counter[str] = Counter()
+    activities: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -81,9 +109,10 @@ def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
             continue
         count = int(count_text)
         frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
+        total += count
+        activities[activity(frames)] += count
         if not frames:
             continue
-        total += count
         leaf = frames[-1]
         match = _FRAME.match(leaf)
         buckets[bucket(match["file"] if match else leaf)] += count
@@ -96,6 +125,10 @@ def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
 
     return {
         "samples": total,
+        "by_activity": {k: round(v / total, 3) for k, v in activities.most_common()}
+        if total
+        else {},
+        # Innermost Python frame's library (C code below it is counted there).
         "by_library": {k: round(v / total, 3) for k, v in buckets.most_common()} if total else {},
         "top_self": share(self_time, top),
         "top_inclusive": share(inclusive, top + 10),
@@ -117,7 +150,9 @@ class Profiler:
     async def _start(self) -> None:
         exe = shutil.which("py-spy")
         if exe is None:
-            self.error = "py-spy not on PATH (uv run --with py-spy python -m bench ...)"
+            self.error = (
+                "py-spy not on PATH (uv run --group bench --with py-spy python -m bench ...)"
+            )
             return
         self.out.mkdir(parents=True, exist_ok=True)
         # Skip the first seconds (connections warming up), stop before the end.

@@ -47,9 +47,9 @@ def write(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> None:
     latest.setdefault("scenarios", {})
     for name, result in results.items():
         document = {"scenario": name, **meta, **result}
-        (out / f"{name}.json").write_text(
-            json.dumps(_clean(document), indent=1, default=str) + "\n"
-        )
+        # Compact: the series are long; the summaries are pretty in latest.json.
+        text = json.dumps(_clean(document), separators=(",", ":"), default=str)
+        (out / f"{name}.json").write_text(text + "\n")
         latest["scenarios"][name] = {
             "date": meta["machine"]["date"],
             "scale": meta["scale"]["name"],

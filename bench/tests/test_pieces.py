@@ -1,4 +1,4 @@
-"""The benchmark's own arithmetic, checked without any server: ``uv run --with rich
+"""The benchmark's own arithmetic, checked without any server: ``uv run --group bench
 pytest bench/tests``. The scenarios themselves are run, not tested."""
 
 from __future__ import annotations
