@@ -11,11 +11,34 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from service_kit import ServiceDefinition, ServiceSettings, create_app, upgrade_head
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 
 async def migrate(definition: ServiceDefinition, settings: ServiceSettings) -> None:
     # Alembic runs its own event loop, so it gets a thread of its own.
     await asyncio.to_thread(upgrade_head, Path(definition.migrations), settings.sqlalchemy_url)
+
+
+async def migrated_database(
+    definition: ServiceDefinition, new_database: Callable[[str], Awaitable[str]]
+) -> str:
+    """DSN of a fresh database with ``definition``'s migrations applied."""
+    dsn = await new_database(definition.name)
+    await migrate(definition, definition.settings_type(database_url=dsn))
+    return dsn
+
+
+@asynccontextmanager
+async def sessions_on(
+    definition: ServiceDefinition, dsn: str, *, pool_size: int = 10, max_overflow: int = 10
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a service's database, as its handlers get them."""
+    url = definition.settings_type(database_url=dsn).sqlalchemy_url
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    try:
+        yield async_sessionmaker(engine, expire_on_commit=False)
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager

@@ -4,12 +4,11 @@ import pytest
 from email_service.adapters.mail import SmtpMailSender
 from email_service.handlers import EmailHandlers
 from email_service.service import SERVICE
-from email_service.settings import Settings
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import NewDatabase
 from tests.integration.email.support import SmtpSink, smtp_sink
-from tests.support.apps import migrate
+from tests.support.apps import migrated_database, sessions_on
 
 SENDER = "Shop <orders@shop.example>"
 
@@ -23,16 +22,13 @@ def sink() -> Iterator[SmtpSink]:
 @pytest.fixture
 async def database(new_database: NewDatabase) -> str:
     """DSN of a fresh database with the email service's migrations applied."""
-    dsn = await new_database("email")
-    await migrate(SERVICE, Settings(database_url=dsn))
-    return dsn
+    return await migrated_database(SERVICE, new_database)
 
 
 @pytest.fixture
 async def sessions(database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_async_engine(Settings(database_url=database).sqlalchemy_url)
-    yield async_sessionmaker(engine, expire_on_commit=False)
-    await engine.dispose()
+    async with sessions_on(SERVICE, database, pool_size=5, max_overflow=10) as made:
+        yield made
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import httpx
 import pytest
 from order_service.service import SERVICE
 from order_service.settings import Settings
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import NewDatabase
-from tests.support.apps import migrate, running_app
+from tests.support.apps import migrate, running_app, sessions_on
 
 
 @pytest.fixture
@@ -33,6 +33,5 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on a migrated order database (the app itself need not run)."""
     await migrate(SERVICE, settings)
-    engine = create_async_engine(settings.sqlalchemy_url, pool_size=10, max_overflow=10)
-    yield async_sessionmaker(engine, expire_on_commit=False)
-    await engine.dispose()
+    async with sessions_on(SERVICE, settings.database_url) as made:
+        yield made

@@ -4,29 +4,22 @@ import pytest
 from payment_service.adapters.sandbox_gateway import SandboxGateway
 from payment_service.handlers import PaymentHandlers
 from payment_service.service import SERVICE
-from payment_service.settings import Settings
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from tests.conftest import NewDatabase
 from tests.integration.payment.support import Sessions
-from tests.support.apps import migrate
+from tests.support.apps import migrated_database, sessions_on
 
 
 @pytest.fixture
 async def database(new_database: NewDatabase) -> str:
     """DSN of a fresh database with the payment service's migrations applied."""
-    dsn = await new_database("payment")
-    await migrate(SERVICE, Settings(database_url=dsn))
-    return dsn
+    return await migrated_database(SERVICE, new_database)
 
 
 @pytest.fixture
 async def sessions(database: str) -> AsyncIterator[Sessions]:
-    engine = create_async_engine(
-        Settings(database_url=database).sqlalchemy_url, pool_size=10, max_overflow=20
-    )
-    yield async_sessionmaker(engine, expire_on_commit=False)
-    await engine.dispose()
+    async with sessions_on(SERVICE, database, pool_size=10, max_overflow=20) as made:
+        yield made
 
 
 @pytest.fixture
