@@ -8,7 +8,6 @@ and W3C trace context, as the contract asks.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -91,7 +90,3 @@ def _summary(exc: ValidationError) -> str:
         f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
         for err in exc.errors(include_url=False)
     )[:500]
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)

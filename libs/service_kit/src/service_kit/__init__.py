@@ -10,7 +10,6 @@ from service_kit.app import (
     get_runtime,
     main,
 )
-from service_kit.http import problem
 from service_kit.migrations import run_env, upgrade_head
 from service_kit.runtime import Runtime
 from service_kit.settings import ServiceSettings
@@ -25,7 +24,6 @@ __all__ = [
     "create_app",
     "get_runtime",
     "main",
-    "problem",
     "run_env",
     "upgrade_head",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +39,6 @@ class ServiceDefinition:
     on_start: Hook | None = None
     on_stop: Hook | None = None
     description: str = ""
-    tags: Sequence[str] = field(default_factory=tuple)
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -104,7 +103,3 @@ def install_error_handlers(app: FastAPI) -> None:
     errors: tuple[type[Exception], ...] = (sa_exc.DBAPIError, *UNAVAILABLE_ERRORS)
     for error in errors:
         app.add_exception_handler(error, on_database_error)
-
-
-def problem(detail: Any, status: int) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)

@@ -38,5 +38,4 @@ SERVICE = ServiceDefinition(
         "Emails customers about their orders (received, confirmed, cancelled), "
         "exactly once per order and kind, over SMTP."
     ),
-    tags=("email",),
 )

@@ -18,5 +18,4 @@ SERVICE = ServiceDefinition(
         "Stock per SKU. Reserves every line of a new order or none, releases the "
         "reservation when the order is cancelled and commits it when it is confirmed."
     ),
-    tags=["inventory"],
 )

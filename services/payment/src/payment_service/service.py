@@ -42,5 +42,4 @@ SERVICE = ServiceDefinition(
         "Authorizes each order's total with a (sandbox) payment gateway on "
         "order.created and voids it on order.cancelled."
     ),
-    tags=["payments"],
 )
