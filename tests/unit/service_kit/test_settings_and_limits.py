@@ -1,8 +1,10 @@
 import pytest
 from fastapi import FastAPI, Request
 from httpx import ASGITransport, AsyncClient
+from service_kit.database import create_engine
 from service_kit.http import BodySizeLimit
 from service_kit.settings import ServiceSettings, to_driver_url
+from sqlalchemy.pool import QueuePool
 
 
 def test_database_url_accepts_plain_and_driver_schemes() -> None:
@@ -21,6 +23,20 @@ def test_settings_come_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert (settings.port, settings.log_format) == (9123, "json")
     monkeypatch.setenv("LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="log_format"):
+        ServiceSettings()
+
+
+def test_pool_size_is_configurable_and_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_POOL_SIZE", "5")
+    settings = ServiceSettings()
+    assert settings.db_pool_size == 5
+    # No connection is opened here: an engine connects on first use.
+    engine = create_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    assert (pool.size(), pool._max_overflow) == (5, 0)
+    monkeypatch.setenv("DB_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="db_pool_size"):
         ServiceSettings()
 
 

@@ -66,7 +66,7 @@ async def start_runtime(
     queue: ConsumerQueue | None = None,
     on_start: Hook | None = None,
 ) -> Runtime:
-    engine = create_engine(settings.sqlalchemy_url)
+    engine = create_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
     sessions = create_sessions(engine)
     broker = Broker(settings.amqp_url, name=f"{name}-service", heartbeat=settings.amqp_heartbeat)
     publisher = AmqpPublisher(broker, must_route=consumed_keys())

@@ -26,6 +26,9 @@ class ServiceSettings(BaseSettings):
     # Seconds a stopping service gives in-flight messages before requeueing them.
     shutdown_grace: float = Field(default=20.0, ge=0)
     consumer_concurrency: int = Field(default=8, ge=1, le=256)
+    # Connections each service keeps to its database. Budget them against the
+    # server's max_connections: replicas x services x (pool + 1 for LISTEN).
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     @property
