@@ -1,6 +1,7 @@
 """Outbox → relay → broker → inbox consumer, on the real servers."""
 
 import asyncio
+import uuid
 
 from events import add
 from events.outbox import RelayResult
@@ -39,6 +40,30 @@ async def test_committed_event_is_published_and_handled_once_with_two_relays(
         finally:
             for r in relays:
                 await r.stop()
+
+
+async def test_an_orders_next_event_leaves_at_once_not_at_the_next_poll(
+    amqp_url: str, sessions: async_sessionmaker[AsyncSession], spec
+) -> None:
+    # Three events of one order: only the oldest unsent is eligible, so each of
+    # the next two becomes eligible only when the one before is marked sent. No
+    # LISTEN and a one-minute poll: only the relay's own "an order in this batch
+    # has a next event" check can make them leave within the test's time.
+    handler = Recorder()
+    order_id = uuid.uuid4()
+    async with (
+        running_consumer(amqp_url, spec, sessions, handler),
+        running_publisher(amqp_url, spec.exchange) as publisher,
+    ):
+        async with sessions() as session, session.begin():
+            for _ in range(3):
+                await add(session, order_created(order_id), correlation_id=str(order_id))
+        unhurried = relay(sessions, publisher, poll_interval=60)
+        await unhurried.start()
+        try:
+            await wait_until(lambda: _equals(count_effects(sessions), 3), timeout=10)
+        finally:
+            await unhurried.stop()
 
 
 async def test_rolled_back_event_is_never_published(

@@ -34,6 +34,9 @@ DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_RETENTION = timedelta(days=7)
 DEFAULT_HOUSEKEEPING_INTERVAL = 30.0
 
+# Built once (see events.inbox._CLAIM): the values travel as parameters.
+_ADD = outbox.insert()
+
 
 async def add(
     session: AsyncSession,
@@ -46,14 +49,15 @@ async def add(
     envelope = Envelope.wrap(event, correlation_id=correlation_id, causation_id=causation_id)
     message = OutboundMessage.from_envelope(envelope, current_trace_headers())
     await session.execute(
-        outbox.insert().values(
-            event_id=envelope.id,
-            routing_key=message.routing_key,
-            correlation_id=message.correlation_id,
-            body=message.body.decode(),
-            headers=message.headers,
-            created_at=envelope.occurred_at,
-        )
+        _ADD,
+        {
+            "event_id": envelope.id,
+            "routing_key": message.routing_key,
+            "correlation_id": message.correlation_id,
+            "body": message.body.decode(),
+            "headers": message.headers,
+            "created_at": envelope.occurred_at,
+        },
     )
     return envelope
 
@@ -74,9 +78,6 @@ _CLAIM = text(
     FOR UPDATE SKIP LOCKED
     """
 )
-_MARK_SENT = text(
-    "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE seq = ANY(:seqs)"
-)
 _MARK_FAILED = text(
     "UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE seq = ANY(:seqs)"
 )
@@ -87,10 +88,31 @@ _BACKLOG = text(
 )
 
 
+# Mark the batch sent and, in the same round trip, say whether an order in it
+# has a next event: that one became eligible just now, and its NOTIFY came (and
+# was consumed) before. The SELECT sees the table as it was before the UPDATE,
+# hence the batch's own rows are excluded by seq.
+_MARK_SENT = text(
+    """
+    WITH sent AS (
+        UPDATE outbox SET sent_at = now(), attempts = attempts + 1
+        WHERE seq = ANY(:seqs)
+        RETURNING correlation_id
+    )
+    SELECT EXISTS (
+        SELECT 1 FROM outbox
+        WHERE sent_at IS NULL
+          AND correlation_id IN (SELECT correlation_id FROM sent)
+          AND seq <> ALL(:seqs))
+    """
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RelayResult:
     published: int
     failed: int
+    more: bool = False  # go again at once: eligible rows are (probably) waiting
 
 
 class OutboxRelay:
@@ -126,8 +148,10 @@ class OutboxRelay:
             outcomes = await asyncio.gather(*(self._publish(row) for row in rows))
             sent = [row.seq for row, error in zip(rows, outcomes, strict=True) if error is None]
             failed = [row.seq for row, error in zip(rows, outcomes, strict=True) if error]
+            more = False
             if sent:
-                await session.execute(_MARK_SENT, {"seqs": sent})
+                next_waiting = (await session.execute(_MARK_SENT, {"seqs": sent})).scalar()
+                more = len(rows) == self._batch_size or bool(next_waiting)
             if failed:
                 first_error = next(e for e in outcomes if e)
                 await session.execute(_MARK_FAILED, {"seqs": failed, "error": first_error})
@@ -135,7 +159,7 @@ class OutboxRelay:
                 log.warning(
                     "outbox.publish_failed", failed=len(failed), sent=len(sent), error=first_error
                 )
-        return RelayResult(len(sent), len(failed))
+        return RelayResult(len(sent), len(failed), more and not failed)
 
     async def _publish(self, row: object) -> str | None:
         message = OutboundMessage(
@@ -189,8 +213,10 @@ class OutboxRelay:
                 except Exception as exc:  # database or broker gone: the loop must live on
                     log.warning("outbox.relay_failed", error=repr(exc))
                     result = RelayResult(0, 1)
-                if result.published and not result.failed:
-                    continue  # more rows (or the next event of an order) may be waiting
+                if result.more:
+                    # Not after every batch: below full load the next pass would
+                    # find nothing, one empty transaction per event relayed.
+                    continue
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
         finally:
