@@ -52,6 +52,13 @@ def configure_logging(
             ],
         )
     )
+    # Lines carry no caller, thread or process fields, so the standard library
+    # need not collect them per record (its documented optimisation knobs; the
+    # caller lookup walks the stack on every line).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
