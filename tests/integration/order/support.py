@@ -33,7 +33,7 @@ async def place(sessions: async_sessionmaker[AsyncSession], *lines: tuple[str, i
     """Place an order straight through the checkout (no HTTP)."""
     requested = [RequestedLine(sku, qty) for sku, qty in lines or (("KEYBOARD-01", 1),)]
     async with sessions() as session:
-        placed = await place_order(
+        order = await place_order(
             session,
             PlaceOrder(
                 customer_id="cust-42",
@@ -43,7 +43,7 @@ async def place(sessions: async_sessionmaker[AsyncSession], *lines: tuple[str, i
                 request_hash=fingerprint({}),
             ),
         )
-    return placed.order.id
+    return order.id
 
 
 async def deliver(sessions: async_sessionmaker[AsyncSession], event: Event) -> Envelope:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import events
 import structlog
@@ -35,53 +35,34 @@ class PlaceOrder:
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Placed:
-    order: Order
-    replayed: bool  # True: the key was seen before, this is the order it made
-
-
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was first used with a different request."""
 
 
-class _KeyTakenConcurrently(Exception):
-    pass
-
-
-async def place_order(session: AsyncSession, command: PlaceOrder) -> Placed:
+async def place_order(session: AsyncSession, command: PlaceOrder) -> Order:
     """Place the order, or return the one this idempotency key already placed.
 
-    Raises ``UnorderableLines`` (unknown or repeated SKUs) and ``IdempotencyConflict``.
+    One transaction either way. Raises ``UnorderableLines`` (unknown or repeated
+    SKUs) and ``IdempotencyConflict``.
     """
-    if command.idempotency_key is not None:
-        earlier = await _placed_with_key(session, command)
-        if earlier is not None:
-            return earlier
-    try:
-        async with session.begin():
-            order = await _place(session, command)
-    except _KeyTakenConcurrently:
-        # A twin request claimed the key first and has committed by now (our
-        # claim waited for it): answer with its order. Ours was rolled back.
-        earlier = await _placed_with_key(session, command)
-        if earlier is None:  # pragma: no cover - the winner committed before we got here
-            raise RuntimeError("idempotency key vanished") from None
-        return earlier
+    order_id = uuid4()
+    async with session.begin():
+        if command.idempotency_key is not None and not await repository.claim_idempotency_key(
+            session, command.idempotency_key, command.request_hash, order_id
+        ):
+            # Used before, or by a twin request whose commit our claim waited for:
+            # either way its order is committed and visible to the next statement.
+            return await _placed_earlier(session, command.idempotency_key, command.request_hash)
+        order = await _place(session, command, order_id)
     ORDERS.labels(OrderStatus.PENDING.value).inc()
     with structlog.contextvars.bound_contextvars(correlation_id=str(order.id)):
         log.info("order.placed", total=str(order.total), lines=len(order.lines))
-    return Placed(order, replayed=False)
+    return order
 
 
-async def _place(session: AsyncSession, command: PlaceOrder) -> Order:
+async def _place(session: AsyncSession, command: PlaceOrder, order_id: UUID) -> Order:
     prices = await repository.prices_of(session, (line.sku for line in command.lines))
     lines = price_lines(command.lines, prices)
-    order_id = uuid4()
-    if command.idempotency_key is not None and not await repository.claim_idempotency_key(
-        session, command.idempotency_key, command.request_hash, order_id
-    ):
-        raise _KeyTakenConcurrently
     order = Order.place(
         id=order_id,
         customer_id=command.customer_id,
@@ -111,19 +92,17 @@ async def _place(session: AsyncSession, command: PlaceOrder) -> Order:
     return order
 
 
-async def _placed_with_key(session: AsyncSession, command: PlaceOrder) -> Placed | None:
-    assert command.idempotency_key is not None
-    async with session.begin():
-        record = await repository.find_idempotency_key(session, command.idempotency_key)
-        if record is None:
-            return None
-        with structlog.contextvars.bound_contextvars(correlation_id=str(record.order_id)):
-            if not idempotency.same_request(record.request_hash, command.request_hash):
-                log.info("order.idempotency_conflict")
-                raise IdempotencyConflict(
-                    "this Idempotency-Key was already used with a different request body"
-                )
-            order = await repository.get_order(session, record.order_id)
-            assert order is not None  # the key's foreign key guarantees it
-            log.info("order.replayed")
-            return Placed(order, replayed=True)
+async def _placed_earlier(session: AsyncSession, key: str, request_hash: str) -> Order:
+    record = await repository.find_idempotency_key(session, key)
+    if record is None:  # pragma: no cover - a claimed key is never deleted
+        raise RuntimeError(f"idempotency key {key!r} conflicted but cannot be found")
+    with structlog.contextvars.bound_contextvars(correlation_id=str(record.order_id)):
+        if not idempotency.same_request(record.request_hash, request_hash):
+            log.info("order.idempotency_conflict")
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used with a different request body"
+            )
+        order = await repository.get_order(session, record.order_id)
+        assert order is not None  # the key's foreign key guarantees it
+        log.info("order.replayed")
+        return order

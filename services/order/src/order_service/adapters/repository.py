@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, select, update
+from service_kit.database import ordered_array
+from sqlalchemy import ARRAY, ColumnElement, Row, ScalarSelect, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,22 +42,32 @@ async def list_products(session: AsyncSession) -> list[Product]:
     return [Product(row.sku, row.name, row.price) for row in rows]
 
 
+# Statements of the hot path are built once (here and below): SQLAlchemy then
+# finds their compiled form by a cheap cache key; the values travel as parameters.
+_PRICES = select(products.c.sku, products.c.price).where(
+    products.c.sku == any_(bindparam("skus", type_=ARRAY(products.c.sku.type)))
+)
+
+
 async def prices_of(session: AsyncSession, skus: Iterable[str]) -> dict[str, Decimal]:
-    wanted = sorted(set(skus))
-    rows = await session.execute(
-        select(products.c.sku, products.c.price).where(products.c.sku.in_(wanted))
-    )
+    rows = await session.execute(_PRICES, {"skus": sorted(set(skus))})
     return {row.sku: row.price for row in rows}
 
 
 # --- orders --------------------------------------------------------------------
 
 
+_ADD_ORDER = orders.insert()
+_ADD_LINES = order_lines.insert()
+_ADD_CHANGE = order_history.insert()
+_SAVE_ORDER = update(orders).where(orders.c.id == bindparam("_id"))
+
+
 async def add_order(session: AsyncSession, order: Order) -> None:
     """Insert a new order with its lines and its history so far."""
-    await session.execute(orders.insert().values(**_order_values(order), id=order.id))
+    await session.execute(_ADD_ORDER, {**_order_values(order), "id": order.id})
     await session.execute(
-        order_lines.insert(),
+        _ADD_LINES,
         [
             {
                 "order_id": order.id,
@@ -72,38 +83,52 @@ async def add_order(session: AsyncSession, order: Order) -> None:
         await add_status_change(session, order.id, change)
 
 
+def _of_lines(column: ColumnElement[Any]) -> ScalarSelect[Any]:
+    return ordered_array(
+        column, where=order_lines.c.order_id == orders.c.id, order_by=order_lines.c.line_no
+    )
+
+
+def _of_history(column: ColumnElement[Any]) -> ScalarSelect[Any]:
+    return ordered_array(
+        column, where=order_history.c.order_id == orders.c.id, order_by=order_history.c.seq
+    )
+
+
+# The order with its lines and history in one round trip (arrays, one per
+# column), built once: SQLAlchemy reuses the compiled form by its cache key.
+_ORDER = select(
+    orders,
+    _of_lines(order_lines.c.sku).label("line_skus"),
+    _of_lines(order_lines.c.quantity).label("line_qty"),
+    _of_lines(order_lines.c.unit_price).label("line_price"),
+    _of_history(order_history.c.status).label("h_status"),
+    _of_history(order_history.c.at).label("h_at"),
+    _of_history(order_history.c.event_type).label("h_type"),
+    _of_history(order_history.c.event_id).label("h_event"),
+).where(orders.c.id == bindparam("order_id"))
+_ORDER_LOCKED = _ORDER.with_for_update(of=orders)
+
+
 async def get_order(session: AsyncSession, order_id: UUID, *, lock: bool = False) -> Order | None:
     """Load an order; ``lock=True`` holds its row (FOR UPDATE) until the transaction ends.
 
     The lock serialises the saga's join: two outcomes of one order arriving at once
     are handled one after the other, and the second sees the first's answer.
     """
-    query = select(orders).where(orders.c.id == order_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
+    query = _ORDER_LOCKED if lock else _ORDER
+    row = (await session.execute(query, {"order_id": order_id})).first()
     if row is None:
         return None
-    lines = await session.execute(
-        select(order_lines.c.sku, order_lines.c.quantity, order_lines.c.unit_price)
-        .where(order_lines.c.order_id == order_id)
-        .order_by(order_lines.c.line_no)
-    )
-    history = await session.execute(
-        select(
-            order_history.c.status,
-            order_history.c.at,
-            order_history.c.event_type,
-            order_history.c.event_id,
-        )
-        .where(order_history.c.order_id == order_id)
-        .order_by(order_history.c.seq)
+    lines = zip(row.line_skus or (), row.line_qty or (), row.line_price or (), strict=True)
+    history = zip(
+        row.h_status or (), row.h_at or (), row.h_type or (), row.h_event or (), strict=True
     )
     return Order(
         id=row.id,
         customer_id=row.customer_id,
         email=row.email,
-        lines=tuple(OrderLine(r.sku, r.quantity, r.unit_price) for r in lines),
+        lines=tuple(OrderLine(sku, quantity, price) for sku, quantity, price in lines),
         created_at=row.created_at,
         updated_at=row.updated_at,
         currency=row.currency,
@@ -112,29 +137,29 @@ async def get_order(session: AsyncSession, order_id: UUID, *, lock: bool = False
         inventory=_outcome(Side.INVENTORY, row),
         payment=_outcome(Side.PAYMENT, row),
         history=[
-            StatusChange(OrderStatus(h.status), h.at, h.event_type, h.event_id) for h in history
+            StatusChange(OrderStatus(status), at, event_type, UUID(str(event_id)))
+            for status, at, event_type, event_id in history
         ],
     )
 
 
 async def save_progress(session: AsyncSession, order: Order, change: StatusChange | None) -> None:
     """Write the order's outcomes and status, and ``change`` to its history."""
-    await session.execute(
-        update(orders).where(orders.c.id == order.id).values(**_order_values(order))
-    )
+    await session.execute(_SAVE_ORDER, {**_order_values(order), "_id": order.id})
     if change is not None:
         await add_status_change(session, order.id, change)
 
 
 async def add_status_change(session: AsyncSession, order_id: UUID, change: StatusChange) -> None:
     await session.execute(
-        order_history.insert().values(
-            order_id=order_id,
-            status=change.status.value,
-            at=change.at,
-            event_type=change.event_type,
-            event_id=change.event_id,
-        )
+        _ADD_CHANGE,
+        {
+            "order_id": order_id,
+            "status": change.status.value,
+            "at": change.at,
+            "event_type": change.event_type,
+            "event_id": change.event_id,
+        },
     )
 
 
@@ -176,14 +201,18 @@ class IdempotencyRecord:
     order_id: UUID
 
 
+_FIND_KEY = select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
+    idempotency_keys.c.key == bindparam("key")
+)
+_CLAIM_KEY = (
+    insert(idempotency_keys)
+    .on_conflict_do_nothing(index_elements=[idempotency_keys.c.key])
+    .returning(idempotency_keys.c.key)
+)
+
+
 async def find_idempotency_key(session: AsyncSession, key: str) -> IdempotencyRecord | None:
-    row = (
-        await session.execute(
-            select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
-                idempotency_keys.c.key == key
-            )
-        )
-    ).first()
+    row = (await session.execute(_FIND_KEY, {"key": key})).first()
     return None if row is None else IdempotencyRecord(key, row.request_hash, row.order_id)
 
 
@@ -196,9 +225,6 @@ async def claim_idempotency_key(
     commits (→ conflict, False) or rolls back (→ this one claims it).
     """
     result = await session.execute(
-        insert(idempotency_keys)
-        .values(key=key, request_hash=request_hash, order_id=order_id)
-        .on_conflict_do_nothing(index_elements=[idempotency_keys.c.key])
-        .returning(idempotency_keys.c.key)
+        _CLAIM_KEY, {"key": key, "request_hash": request_hash, "order_id": order_id}
     )
     return result.first() is not None

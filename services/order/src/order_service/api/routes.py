@@ -64,13 +64,13 @@ async def place_order(
         idempotency_key=idempotency_key,
     )
     try:
-        placed = await checkout.place_order(session, command)
+        order = await checkout.place_order(session, command)
     except UnorderableLines as exc:
         raise RequestValidationError([_line_error(p) for p in exc.problems]) from exc
     except checkout.IdempotencyConflict as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
-    response.headers["Location"] = f"/orders/{placed.order.id}"
-    return OrderAccepted.of(placed.order)
+    response.headers["Location"] = f"/orders/{order.id}"
+    return OrderAccepted.of(order)
 
 
 @orders.get("/{order_id}", responses={404: {"description": "No such order", **_DETAIL}})
