@@ -13,14 +13,63 @@ Locking rules, so concurrent handlers never oversell nor deadlock:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from service_kit.database import ordered_array
+from sqlalchemy import ARRAY, ColumnElement, ScalarSelect, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory_service.adapters.tables import reservation_lines, reservations, stock
 from inventory_service.domain import Line, Reservation, ReservationStatus, StockLevel
+
+# The handlers' statements are built once: SQLAlchemy then finds their compiled
+# form by a cheap cache key, and the values travel as parameters.
+_STOCK_OF = select(stock).where(stock.c.sku == bindparam("sku"))
+# Rows are locked as the sorted result is produced, so the ORDER BY is what makes
+# the lock order deterministic.
+_LOCK_STOCK = (
+    select(stock)
+    .where(stock.c.sku == any_(bindparam("skus", type_=ARRAY(stock.c.sku.type))))
+    .order_by(stock.c.sku)
+    .with_for_update()
+)
+_SAVE_STOCK = (
+    stock.update()
+    .where(stock.c.sku == bindparam("_sku"))
+    .values(
+        available=bindparam("_available"), reserved=bindparam("_reserved"), updated_at=func.now()
+    )
+)
+
+
+def _lines_of_order(column: ColumnElement[Any]) -> ScalarSelect[Any]:
+    return ordered_array(
+        column,
+        where=reservation_lines.c.order_id == reservations.c.order_id,
+        order_by=reservation_lines.c.line_no,
+    )
+
+
+# The reservation with its lines in one round trip (one array per column).
+_RESERVATION = select(
+    reservations.c.status,
+    _lines_of_order(reservation_lines.c.sku).label("skus"),
+    _lines_of_order(reservation_lines.c.quantity).label("quantities"),
+).where(reservations.c.order_id == bindparam("order_id"))
+_RESERVATION_LOCKED = _RESERVATION.with_for_update(of=reservations)
+_ADD_RESERVATION = (
+    insert(reservations)
+    .on_conflict_do_nothing(index_elements=[reservations.c.order_id])
+    .returning(reservations.c.order_id)
+)
+_ADD_LINES = reservation_lines.insert()
+_SET_STATUS = (
+    reservations.update()
+    .where(reservations.c.order_id == bindparam("_order_id"))
+    .values(updated_at=func.now())
+)
 
 
 class StockRepository:
@@ -28,30 +77,23 @@ class StockRepository:
         self._session = session
 
     async def get(self, sku: str) -> StockLevel | None:
-        row = (await self._session.execute(select(stock).where(stock.c.sku == sku))).one_or_none()
+        row = (await self._session.execute(_STOCK_OF, {"sku": sku})).one_or_none()
         return None if row is None else StockLevel(row.sku, row.available, row.reserved)
 
     async def lock(self, skus: Iterable[str]) -> dict[str, StockLevel]:
         """Lock the rows of ``skus`` that exist, in sorted order; unknown SKUs are absent."""
-        # Rows are locked as the sorted result is produced, so the ORDER BY is
-        # what makes the lock order deterministic.
-        query = (
-            select(stock)
-            .where(stock.c.sku.in_(sorted(set(skus))))
-            .order_by(stock.c.sku)
-            .with_for_update()
-        )
-        rows = (await self._session.execute(query)).all()
+        rows = (await self._session.execute(_LOCK_STOCK, {"skus": sorted(set(skus))})).all()
         return {row.sku: StockLevel(row.sku, row.available, row.reserved) for row in rows}
 
     async def save(self, levels: Iterable[StockLevel]) -> None:
         """Store new levels of rows this transaction has locked."""
-        for level in levels:
-            await self._session.execute(
-                stock.update()
-                .where(stock.c.sku == level.sku)
-                .values(available=level.available, reserved=level.reserved, updated_at=func.now())
-            )
+        rows = [
+            {"_sku": level.sku, "_available": level.available, "_reserved": level.reserved}
+            for level in levels
+        ]
+        if rows:
+            # One round trip for all rows: the driver pipelines an executemany.
+            await self._session.execute(_SAVE_STOCK, rows)
 
     async def set_available(self, sku: str, available: int) -> StockLevel:
         """Restock: set the sellable quantity, creating the SKU if it is new."""
@@ -69,36 +111,28 @@ class ReservationRepository:
         self._session = session
 
     async def get(self, order_id: UUID, *, for_update: bool = False) -> Reservation | None:
-        query = select(reservations.c.status).where(reservations.c.order_id == order_id)
-        if for_update:
-            query = query.with_for_update()
-        status = (await self._session.execute(query)).scalar_one_or_none()
-        if status is None:
+        query = _RESERVATION_LOCKED if for_update else _RESERVATION
+        row = (await self._session.execute(query, {"order_id": order_id})).one_or_none()
+        if row is None:
             return None
-        lines = await self._session.execute(
-            select(reservation_lines.c.sku, reservation_lines.c.quantity)
-            .where(reservation_lines.c.order_id == order_id)
-            .order_by(reservation_lines.c.line_no)
-        )
+        lines = zip(row.skus or (), row.quantities or (), strict=True)
         return Reservation(
             order_id=order_id,
-            status=ReservationStatus(status),
-            lines=tuple(Line(row.sku, row.quantity) for row in lines),
+            status=ReservationStatus(row.status),
+            lines=tuple(Line(sku, quantity) for sku, quantity in lines),
         )
 
     async def add(self, reservation: Reservation) -> bool:
         """Store a new reservation; False (and nothing written) if the order has one."""
         claimed = await self._session.execute(
-            insert(reservations)
-            .values(order_id=reservation.order_id, status=reservation.status.value)
-            .on_conflict_do_nothing(index_elements=[reservations.c.order_id])
-            .returning(reservations.c.order_id)
+            _ADD_RESERVATION,
+            {"order_id": reservation.order_id, "status": reservation.status.value},
         )
         if claimed.first() is None:
             return False
         if reservation.lines:
             await self._session.execute(
-                reservation_lines.insert(),
+                _ADD_LINES,
                 [
                     {
                         "order_id": reservation.order_id,
@@ -112,8 +146,4 @@ class ReservationRepository:
         return True
 
     async def set_status(self, order_id: UUID, status: ReservationStatus) -> None:
-        await self._session.execute(
-            reservations.update()
-            .where(reservations.c.order_id == order_id)
-            .values(status=status.value, updated_at=func.now())
-        )
+        await self._session.execute(_SET_STATUS, {"_order_id": order_id, "status": status.value})
