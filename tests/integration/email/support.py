@@ -50,6 +50,15 @@ class Collector:
 
     deliveries: list[Delivery] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    # One entry per SMTP session that said EHLO: (client address, EHLO name).
+    greetings: list[tuple[Any, str]] = field(default_factory=list)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        self.greetings.append((session.peer, hostname))
+        return responses
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -69,26 +78,37 @@ class Collector:
         return [d for d in self.deliveries if d.message["X-Order-Id"] == str(order_id)]
 
 
-@dataclass(frozen=True)
 class SmtpSink:
-    host: str
-    port: int
-    collector: Collector
+    """An aiosmtpd server on a free port of 127.0.0.1; ``restart`` drops every connection."""
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.collector = Collector()
+        self._controller: Controller | None = None
 
     @property
     def deliveries(self) -> list[Delivery]:
         return self.collector.deliveries
 
+    def start(self) -> None:
+        self._controller = Controller(self.collector, hostname=self.host, port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
 
 @contextmanager
 def smtp_sink() -> Iterator[SmtpSink]:
-    collector = Collector()
-    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    sink = SmtpSink()
+    sink.start()
     try:
-        yield SmtpSink(controller.hostname, controller.port, collector)
+        yield sink
     finally:
-        controller.stop()
+        sink.stop()
 
 
 async def deliver(

@@ -15,8 +15,8 @@ from email_service.settings import Settings
 async def on_start(runtime: Runtime) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    # Connection per send: nothing is opened here, so a down SMTP server never
-    # stops the service from starting (sends fail and are retried instead).
+    # Connections open on the first send: a down SMTP server never stops the
+    # service from starting (sends fail and are retried instead).
     runtime.resources[MAIL_SENDER] = SmtpMailSender(
         host=settings.smtp_host,
         port=settings.smtp_port,
@@ -27,6 +27,12 @@ async def on_start(runtime: Runtime) -> None:
     )
 
 
+async def on_stop(runtime: Runtime) -> None:
+    sender = runtime.resources.get(MAIL_SENDER)
+    if isinstance(sender, SmtpMailSender):
+        await sender.aclose()
+
+
 SERVICE = ServiceDefinition(
     name="email",
     settings_type=Settings,
@@ -34,6 +40,7 @@ SERVICE = ServiceDefinition(
     routers=[emails_router],
     handlers=build_handlers,
     on_start=on_start,
+    on_stop=on_stop,
     description=(
         "Emails customers about their orders (received, confirmed, cancelled), "
         "exactly once per order and kind, over SMTP."

@@ -8,7 +8,7 @@ from datetime import datetime
 from uuid import UUID
 
 from events.catalogue import EmailKind
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,20 @@ from email_service.adapters.tables import emails
 
 LATEST_LIMIT = 100
 _PUBLIC = (emails.c.order_id, emails.c.kind, emails.c.recipient, emails.c.sent_at)
+
+# The handler's statements, built once: SQLAlchemy then finds their compiled form
+# by a cheap cache key, and the values travel as parameters.
+_CLAIM = (
+    insert(emails)
+    .on_conflict_do_nothing(index_elements=[emails.c.order_id, emails.c.kind])
+    .returning(emails.c.order_id)
+)
+_MARK_SENT = (
+    update(emails)
+    .where(emails.c.order_id == bindparam("_order_id"), emails.c.kind == bindparam("_kind"))
+    .values(sent_at=func.clock_timestamp())
+    .returning(emails.c.sent_at)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,22 +50,15 @@ async def claim(
     takes it over (first rolled back), so exactly one of them sends.
     """
     result = await session.execute(
-        insert(emails)
-        .values(order_id=order_id, kind=kind, recipient=recipient, message_id=message_id)
-        .on_conflict_do_nothing(index_elements=[emails.c.order_id, emails.c.kind])
-        .returning(emails.c.order_id)
+        _CLAIM,
+        {"order_id": order_id, "kind": kind, "recipient": recipient, "message_id": message_id},
     )
     return result.first() is not None
 
 
 async def mark_sent(session: AsyncSession, *, order_id: UUID, kind: EmailKind) -> datetime:
     """Stamp the time the SMTP server accepted the email (``now()`` is the claim's)."""
-    result = await session.execute(
-        update(emails)
-        .where(emails.c.order_id == order_id, emails.c.kind == kind)
-        .values(sent_at=func.clock_timestamp())
-        .returning(emails.c.sent_at)
-    )
+    result = await session.execute(_MARK_SENT, {"_order_id": order_id, "_kind": kind})
     sent_at: datetime = result.scalar_one()
     return sent_at
 

@@ -7,6 +7,7 @@ receiving system can recognise the duplicate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -55,27 +56,21 @@ class OrderEmail:
 
 
 def order_received_email(event: OrderCreated) -> OrderEmail:
-    return OrderEmail(
-        order_id=event.order_id,
-        kind="received",
-        to=event.email,
-        content=templates.received(
-            order_id=event.order_id,
-            customer_id=event.customer_id,
-            to=event.email,
-            lines=event.items,
-            total=event.total,
-            currency=event.currency,
-        ),
-    )
+    return _about_the_lines(event, "received", templates.received)
 
 
 def order_confirmed_email(event: OrderConfirmed) -> OrderEmail:
+    return _about_the_lines(event, "confirmed", templates.confirmed)
+
+
+def _about_the_lines(
+    event: OrderCreated | OrderConfirmed, kind: EmailKind, render: Callable[..., Rendered]
+) -> OrderEmail:
     return OrderEmail(
         order_id=event.order_id,
-        kind="confirmed",
+        kind=kind,
         to=event.email,
-        content=templates.confirmed(
+        content=render(
             order_id=event.order_id,
             customer_id=event.customer_id,
             to=event.email,
