@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
+from bench.monitor import OURS
 from bench.ui import console
 
 Row = tuple[str, str, str]
@@ -217,18 +218,7 @@ def _throughput(s: dict[str, Any]) -> list[Row]:
 def _cpu(cpu: dict[str, float]) -> str:
     if not cpu:
         return "–"
-    keys = [
-        "machine",
-        "order",
-        "inventory",
-        "payment",
-        "email",
-        "postgres",
-        "rabbitmq",
-        "bench client",
-        "smtp sink",
-        "other",
-    ]
+    keys = ("machine", *OURS, "other")
     return ", ".join(f"{k} {cpu[k]:.2f}" for k in keys if k in cpu)
 
 

@@ -255,11 +255,7 @@ async def consumer_tx(dsn: str, config: FloorConfig, ui: Ui) -> dict[str, Any]:
 
     - ``asyncpg``: prepared statements on one connection (the floor of the floor);
     - ``events``: the events library as the services use it (``service_kit``'s
-      engine: SQLAlchemy AsyncSession, pool with pre-ping, ``inbox.claim`` and
-      ``outbox.add``);
-    - ``events_no_pre_ping``: the same without the pool's pre-ping;
-    - ``events_static_sql``: statements built once (bench/experiments/static_sql.py),
-      with and without pre-ping.
+      engine: SQLAlchemy AsyncSession and pool, ``inbox.claim`` and ``outbox.add``).
 
     Reported: transactions/s and this process's CPU per transaction.
     """
@@ -270,7 +266,6 @@ async def consumer_tx(dsn: str, config: FloorConfig, ui: Ui) -> dict[str, Any]:
     from service_kit.database import create_engine, create_sessions
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from bench.experiments import static_sql
     from bench.machine import process_cpu_seconds
 
     url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -302,28 +297,16 @@ async def consumer_tx(dsn: str, config: FloorConfig, ui: Ui) -> dict[str, Any]:
             )  # fmt: skip
 
     variants: list[tuple[str, Callable[[int], Awaitable[None]], Any]] = [("asyncpg", raw, None)]
-    for name, pre_ping, module in (
-        ("events", True, None),
-        ("events_no_pre_ping", False, None),
-        ("events_static_sql", True, static_sql),
-        ("events_static_sql_no_pre_ping", False, static_sql),
-    ):
-        engine = create_engine(url)
-        if not pre_ping:
-            engine.pool._pre_ping = False  # exactly the one knob measured
-        sessions = create_sessions(engine)
-        claim = module.claim if module else inbox.claim
-        add = module.add if module else outbox.add
+    engine = create_engine(url)
+    sessions = create_sessions(engine)
 
-        async def library(
-            _: int, sessions: Any = sessions, claim: Any = claim, add: Any = add
-        ) -> None:
-            envelope = Envelope.wrap(event())
-            async with sessions() as session, session.begin():
-                await claim(session, consumer="bench", envelope=envelope)
-                await add(session, event(), correlation_id=envelope.correlation_id)
+    async def library(_: int) -> None:
+        envelope = Envelope.wrap(event())
+        async with sessions() as session, session.begin():
+            await inbox.claim(session, consumer="bench", envelope=envelope)
+            await outbox.add(session, event(), correlation_id=envelope.correlation_id)
 
-        variants.append((name, library, engine))
+    variants.append(("events", library, engine))
 
     # Interleaved in short slices (40 transactions of each variant in turn), so
     # other work on a shared machine weighs on every variant alike.
@@ -338,7 +321,7 @@ async def consumer_tx(dsn: str, config: FloorConfig, ui: Ui) -> dict[str, Any]:
         return f"{done} tx"
 
     async with ui.phase(
-        "floor: consumer tx, 5 ways", seconds=seconds * len(variants), status=status
+        "floor: consumer tx, 2 ways", seconds=seconds * len(variants), status=status
     ):
         deadline = time.perf_counter() + seconds * len(variants)
         while time.perf_counter() < deadline:
