@@ -6,13 +6,15 @@ import signal
 import subprocess
 import sys
 
+import asyncpg
 import httpx
-from events import add
+from events import ConsumerQueue, Envelope, OutboundMessage, add
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import RABBITMQ_API
+from tests.conftest import ADMIN_DSN, RABBITMQ_API
 from tests.integration.events.support import (
     Recorder,
+    consumed,
     consumer_count,
     count_effects,
     order_created,
@@ -112,6 +114,59 @@ async def test_sigterm_mid_handler_requeues_the_message_and_never_dead_letters(
     handler = Recorder()
     async with running_consumer(amqp_url, spec, sessions, handler):
         await wait_until(lambda: _effects(sessions, 1))
+
+
+async def test_a_pooled_connection_killed_while_idle_costs_no_retry(
+    amqp_url: str, sessions: async_sessionmaker[AsyncSession], spec
+) -> None:
+    # The services keep their pooled connections without a pre-ping; the first
+    # statement on one the server killed fails. The delivery must be handled on
+    # a fresh connection at once, not sent round the retry queue.
+    database = sessions.kw["bind"].url.database
+    handler = Recorder()
+    async with (
+        running_consumer(amqp_url, spec, sessions, handler),
+        running_publisher(amqp_url, spec.exchange) as publisher,
+    ):
+        async with sessions() as session, session.begin():
+            await add(session, order_created())
+        await relay(sessions, publisher).relay_once()
+        await wait_until(lambda: _effects(sessions, 1))
+
+        admin = await asyncpg.connect(ADMIN_DSN)
+        try:
+            killed = await admin.fetchval(_TERMINATE_ALL, database)
+            assert killed > 0, "the pool kept no connection to kill"
+            await wait_until(lambda: _no_backends(admin, database))
+        finally:
+            await admin.close()
+
+        # Straight to the broker, and waited for by metrics: a relay or a count
+        # on this pool would meet the dead connection first and spare the consumer.
+        envelope = Envelope.wrap(order_created(), correlation_id="after-the-kill")
+        await publisher.publish(OutboundMessage.from_envelope(envelope))
+        await wait_until(lambda: _settled(spec, 2))
+    assert (consumed(spec, "handled"), consumed(spec, "retried")) == (2, 0)
+    assert await count_effects(sessions) == 2
+
+
+_TERMINATE_ALL = """
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE datname = $1 AND pid <> pg_backend_pid()
+"""
+
+
+async def _settled(spec: ConsumerQueue, n: int) -> bool:
+    outcomes = ("handled", "duplicate", "retried", "dead_lettered")
+    return sum(consumed(spec, outcome) for outcome in outcomes) >= n
+
+
+async def _no_backends(admin: asyncpg.Connection, database: str) -> bool:
+    count = await admin.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        database,
+    )
+    return bool(count == 0)
 
 
 async def test_events_of_one_order_leave_in_the_order_they_were_written(

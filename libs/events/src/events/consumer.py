@@ -30,6 +30,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from events import inbox, outbox
@@ -87,7 +88,30 @@ async def handle_delivery(
 
     Commits on return (the caller acks after that); rolls back if the handler
     raises. ``EventConsumer`` runs exactly this; tests can call it directly.
+
+    A pooled connection that died since its last use (database restarted,
+    connection terminated) fails its first statement; SQLAlchemy then discards
+    it and every connection as old. That transaction runs once more at once on a
+    fresh connection, rather than the message going round a retry queue. It is
+    safe even if the failure hit the COMMIT: the inbox answers "duplicate".
     """
+    try:
+        return await _handle_once(sessions, consumer, envelope, event, handler, retries)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("event.connection_replaced", queue=consumer, error=type(exc.orig).__name__)
+        return await _handle_once(sessions, consumer, envelope, event, handler, retries)
+
+
+async def _handle_once(
+    sessions: async_sessionmaker[AsyncSession],
+    consumer: str,
+    envelope: Envelope,
+    event: Event,
+    handler: Handler[Any],
+    retries: int,
+) -> Outcome:
     async with sessions() as session, session.begin():
         if not await inbox.claim(session, consumer=consumer, envelope=envelope):
             return "duplicate"
