@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
-from events import SHOP_SERVICES
+from events import SHOP_SERVICES, ConsumerQueue
 
 RABBITMQCTL_TIMEOUT = 60.0
 DEFAULT_WATERMARK = "0.4"
@@ -100,18 +100,27 @@ def vhost_of(amqp_url: str) -> str:
 def shop_queues() -> list[str]:
     """Every queue the shop declares: service queues, their retry queues and DLQs."""
     names: list[str] = []
-    for spec in SHOP_SERVICES.values():
-        if not spec.consumes:
-            continue
-        queue = spec.queue()
+    for queue in _consumer_queues():
         names.append(queue.name)
-        names.extend(queue.retry_queue(n) for n in range(1, queue.max_retries + 1))
+        names.extend(_retry_queues_of(queue))
         names.append(queue.dead_letter_queue)
     return names
 
 
+def retry_queues() -> list[str]:
+    return [name for queue in _consumer_queues() for name in _retry_queues_of(queue)]
+
+
+def _consumer_queues() -> list[ConsumerQueue]:
+    return [spec.queue() for spec in SHOP_SERVICES.values() if spec.consumes]
+
+
+def _retry_queues_of(queue: ConsumerQueue) -> list[str]:
+    return [queue.retry_queue(n) for n in range(1, queue.max_retries + 1)]
+
+
 def dead_letter_queues() -> list[str]:
-    return [spec.queue().dead_letter_queue for spec in SHOP_SERVICES.values() if spec.consumes]
+    return [queue.dead_letter_queue for queue in _consumer_queues()]
 
 
 async def queue_depths(amqp_url: str, names: Iterable[str]) -> dict[str, int]:

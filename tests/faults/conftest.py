@@ -3,7 +3,7 @@ vhost with fresh databases, and kept around (databases, logs) for the checker.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
@@ -53,6 +53,18 @@ def start_system(
                 raise
 
     return start
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Repeat a failing scenario's error in the summary, the last lines of a CI
+    log, where it is not buried under the service logs printed before it."""
+    report = yield
+    if report.failed and call.excinfo is not None:
+        LINES.append(f"[faults] FAILED {item.name} ({call.when}): {call.excinfo.exconly()[:3000]}")
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
