@@ -12,15 +12,11 @@ import pytest
 from tests.conftest import ADMIN_DSN
 from tests.faults.conftest import StartSystem
 from tests.faults.scenario import Scenario
+from tests.support.postgres import TERMINATE
 from tests.support.system import SERVICES
 
 TERMINATE_FOR_SECONDS = 4.5  # < 5 s: a retried message's 2nd retry (after 1 + 5 s) gets through
 TERMINATE_EVERY = 0.3
-
-_TERMINATE = """
-SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-WHERE datname = $1 AND pid <> pg_backend_pid()
-"""
 
 
 @pytest.mark.timeout(180)
@@ -43,7 +39,7 @@ async def test_database_connections_terminated_mid_transaction(
             stop = time.monotonic() + TERMINATE_FOR_SECONDS
             while time.monotonic() < stop:
                 for service in SERVICES:
-                    terminated[service] += await admin.fetchval(_TERMINATE, names[service])
+                    terminated[service] += await admin.fetchval(TERMINATE, names[service])
                 await asyncio.sleep(TERMINATE_EVERY)
         finally:
             await admin.close()

@@ -6,12 +6,11 @@ import signal
 import subprocess
 import sys
 
-import asyncpg
 import httpx
 from events import ConsumerQueue, Envelope, OutboundMessage, add
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import ADMIN_DSN, RABBITMQ_API
+from tests.conftest import RABBITMQ_API
 from tests.integration.events.support import (
     Recorder,
     consumed,
@@ -24,6 +23,7 @@ from tests.integration.events.support import (
     running_publisher,
 )
 from tests.support.apps import wait_until
+from tests.support.postgres import terminate_connections
 
 
 async def close_connections(name: str) -> int:
@@ -133,13 +133,7 @@ async def test_a_pooled_connection_killed_while_idle_costs_no_retry(
         await relay(sessions, publisher).relay_once()
         await wait_until(lambda: _effects(sessions, 1))
 
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            killed = await admin.fetchval(_TERMINATE_ALL, database)
-            assert killed > 0, "the pool kept no connection to kill"
-            await wait_until(lambda: _no_backends(admin, database))
-        finally:
-            await admin.close()
+        assert await terminate_connections(database) > 0, "the pool kept no connection"
 
         # Straight to the broker, and waited for by metrics: a relay or a count
         # on this pool would meet the dead connection first and spare the consumer.
@@ -150,23 +144,9 @@ async def test_a_pooled_connection_killed_while_idle_costs_no_retry(
     assert await count_effects(sessions) == 2
 
 
-_TERMINATE_ALL = """
-SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-WHERE datname = $1 AND pid <> pg_backend_pid()
-"""
-
-
 async def _settled(spec: ConsumerQueue, n: int) -> bool:
     outcomes = ("handled", "duplicate", "retried", "dead_lettered")
     return sum(consumed(spec, outcome) for outcome in outcomes) >= n
-
-
-async def _no_backends(admin: asyncpg.Connection, database: str) -> bool:
-    count = await admin.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-        database,
-    )
-    return bool(count == 0)
 
 
 async def test_events_of_one_order_leave_in_the_order_they_were_written(

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, ScalarSelect, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, event, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import (
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 CONNECT_TIMEOUT = 3.0
 STATEMENT_TIMEOUT = 10.0
@@ -34,21 +35,35 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 
 
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         # A fixed pool: overflow connections would be opened and closed again for
         # every checkout beyond the pool, each a full asyncpg connect.
         pool_size=pool_size,
         max_overflow=0,
         # No pre-ping: with asyncpg it is BEGIN; ";"; ROLLBACK (three round trips)
-        # on every checkout, a fifth of a consumer transaction's CPU. A connection
-        # that died with the server fails its first statement instead; SQLAlchemy
-        # then invalidates the pool and the caller retries as for any unavailable
-        # database (consumer: retry queue; HTTP: 503 + Retry-After).
+        # on every checkout, a fifth of a consumer transaction's CPU. The checkout
+        # check below is free and sees what the server closed; a connection that
+        # dies in the instant after fails its first statement (consumer: run
+        # again at once; HTTP: 503 + Retry-After).
         pool_pre_ping=False,
         pool_timeout=CONNECT_TIMEOUT,
         connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": STATEMENT_TIMEOUT},
     )
+    event.listen(engine.sync_engine, "checkout", _replace_if_closed)
+    return engine
+
+
+def _replace_if_closed(
+    dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """On checkout, replace a connection the server has closed since its last use
+    (restart, ``pg_terminate_backend``, idle timeout): asyncpg saw the socket
+    close, so asking costs no round trip. A network path that died silently is
+    not seen here; the statement timeout bounds that case."""
+    if dbapi_connection.driver_connection.is_closed():
+        # The pool discards this connection and hands out a fresh one.
+        raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
 
 def ordered_array(
