@@ -48,6 +48,31 @@ def _save(fig: Figure, out: Path, name: str, meta: dict[str, Any]) -> Path:
     return path
 
 
+def _finish(
+    ax: Axes,
+    title: str | None = None,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    legend: int | None = 8,
+    columns: int = 1,
+    where: str = "best",
+    grid: str = "both",
+    title_size: float | None = None,
+) -> None:
+    """What every panel ends with: title, axis labels, legend, a light grid."""
+    if title is not None:
+        ax.set_title(title, **({"fontsize": title_size} if title_size else {}))
+    if x is not None:
+        ax.set_xlabel(x)
+    if y is not None:
+        ax.set_ylabel(y)
+    if legend is not None:
+        ax.legend(fontsize=legend, ncol=columns, loc=where)
+    # Minor lines only show where there are minor ticks (the log axes).
+    ax.grid(alpha=0.3, axis=grid, which="both")
+
+
 def _depths(
     ax: Axes,
     samples: list[dict[str, Any]],
@@ -74,10 +99,7 @@ def _depths(
                 linewidth=1,
                 label=f"{queue} (mgmt API)",
             )
-    ax.set_ylabel("messages")
-    ax.set_xlabel("seconds")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    _finish(ax, x="seconds", y="messages", legend=7, columns=2)
 
 
 def _cpu(ax: Axes, samples: list[dict[str, Any]]) -> None:
@@ -92,15 +114,17 @@ def _cpu(ax: Axes, samples: list[dict[str, Any]]) -> None:
         linewidth=1,
         label="whole machine",
     )
-    ax.set_ylabel("CPU (cores)")
-    ax.set_title(
+    _finish(
+        ax,
         "CPU by process group (postgres: backends of the shop's databases; "
         "other: the rest of the machine)",
-        fontsize=9,
+        x="seconds",
+        y="CPU (cores)",
+        legend=6,
+        columns=3,
+        where="upper left",
+        title_size=9,
     )
-    ax.set_xlabel("seconds")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=3, loc="upper left")
 
 
 def floor_chart(
@@ -179,11 +203,7 @@ def throughput_chart(
         label=f"sustained {s['orders_per_s']:.0f}/s",
     )
     ax.axvspan(0, s["warmup_s"], color="grey", alpha=0.15, label="warm-up (not counted)")
-    ax.set_title(f"throughput: {s['clients']} closed-loop clients")
-    ax.set_ylabel("per second")
-    ax.set_xlabel("seconds")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, f"throughput: {s['clients']} closed-loop clients", x="seconds", y="per second")
     ax = axes[1]
     windows = series["end_to_end_ms_by_5s"]
     for p, color in (("p50", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:red")):
@@ -194,11 +214,7 @@ def throughput_chart(
             color=color,
             label=f"end to end {p}",
         )
-    ax.set_ylabel("ms")
-    ax.set_xlabel("seconds (5 s windows)")
-    ax.set_title("latency POST → both emails accepted by SMTP")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, "latency POST → both emails accepted by SMTP", x="seconds (5 s windows)", y="ms")
     _cpu(axes[2], series["samples"])
     return _save(fig, out, "throughput", meta)
 
@@ -221,18 +237,15 @@ def consistency_chart(
                     v, color=color, linestyle="--", linewidth=1, label=f"{p} {v:,.0f} ms"
                 )
         axes[0].set_xscale("log")
-    axes[0].set_xlabel("POST → CONFIRMED (ms, log)")
-    axes[0].set_ylabel("% of orders")
-    axes[0].set_title(f"time to consistency at {s['offered_per_s']:g} orders/s offered")
-    axes[0].legend(fontsize=8)
-    axes[0].grid(alpha=0.3, which="both")
+    _finish(
+        axes[0],
+        f"time to consistency at {s['offered_per_s']:g} orders/s offered",
+        x="POST → CONFIRMED (ms, log)",
+        y="% of orders",
+    )
     axes[1].plot(series["posted_per_s"], color="tab:gray", label="POST per s")
     axes[1].plot(series["confirmed_per_s"], color="tab:green", label="CONFIRMED per s")
-    axes[1].set_xlabel("seconds")
-    axes[1].set_ylabel("per second")
-    axes[1].legend(fontsize=8)
-    axes[1].grid(alpha=0.3)
-    axes[1].set_title("offered vs confirmed")
+    _finish(axes[1], "offered vs confirmed", x="seconds", y="per second")
     return _save(fig, out, "consistency", meta)
 
 
@@ -263,10 +276,7 @@ def decoupling_chart(
         for x, v in zip(xs, vals, strict=True):
             axes[0].text(x, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=7)
     axes[0].set_xticks([x + width / 2 for x in range(len(groups))], groups)
-    axes[0].set_ylabel("ms")
-    axes[0].set_title(f"decoupling at {s['fast']['offered_per_s']:g} orders/s")
-    axes[0].legend(fontsize=8)
-    axes[0].grid(alpha=0.3, axis="y")
+    _finish(axes[0], f"decoupling at {s['fast']['offered_per_s']:g} orders/s", y="ms", grid="y")
     for key, color in (("fast", "tab:blue"), ("slow", "tab:red")):
         samples = series[key]
         axes[1].plot(
@@ -275,11 +285,7 @@ def decoupling_chart(
             color=color,
             label=f"email.events, {key} SMTP",
         )
-    axes[1].set_xlabel("seconds")
-    axes[1].set_ylabel("ready messages")
-    axes[1].set_title("email backlog")
-    axes[1].legend(fontsize=8)
-    axes[1].grid(alpha=0.3)
+    _finish(axes[1], "email backlog", x="seconds", y="ready messages")
     return _save(fig, out, "decoupling", meta)
 
 
@@ -298,13 +304,12 @@ def burst_chart(
     )
     axes[1].plot(series["accepted_per_s"], color="tab:gray", label="POST accepted per s")
     axes[1].plot(series["completed_per_s"], color="tab:green", label="final + both emails per s")
-    axes[1].set_xlabel("seconds")
-    axes[1].set_ylabel("per second")
-    axes[1].legend(fontsize=8)
-    axes[1].grid(alpha=0.3)
-    axes[1].set_title(
+    _finish(
+        axes[1],
         f"drained {s['drain_s_after_last_post']} s after the last POST; "
-        f"lost {s['lost']}, errors {s['errors']}"
+        f"lost {s['lost']}, errors {s['errors']}",
+        x="seconds",
+        y="per second",
     )
     _cpu(axes[2], series["samples"])
     return _save(fig, out, "burst", meta)
@@ -320,15 +325,14 @@ def outage_chart(
     fig, axes = plt.subplots(3, 1, figsize=(11, 10), sharex=True)
     for ax in axes:
         ax.axvspan(marks["down"], marks["up"], color="tab:red", alpha=0.12)
-        ax.grid(alpha=0.3)
     axes[0].plot(series["posted_per_s"], color="tab:gray", label="POST per s")
     axes[0].plot(series["confirmed_per_s"], color="tab:green", label="CONFIRMED per s")
     axes[0].plot(series["emails_per_s"], color="tab:red", label="emails per s")
-    axes[0].set_ylabel("per second")
-    axes[0].legend(fontsize=8)
-    axes[0].set_title(
+    _finish(
+        axes[0],
         f"outage: email service down {s['email_down_s']:g} s (shaded) "
-        f"at {s['offered_per_s']:g} orders/s"
+        f"at {s['offered_per_s']:g} orders/s",
+        y="per second",
     )
     _depths(axes[1], series["samples"], mgmt=False)
     axes[1].set_title(
