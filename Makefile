@@ -31,7 +31,7 @@ lint: ## ruff (lint + format check) and mypy (strict)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy -p events -p service_kit -p order_service -p inventory_service \
-		-p payment_service -p email_service -p shopctl
+		-p payment_service -p email_service -p shopctl -p shop_contract
 
 format: ## Apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from events import SHOP_SERVICES
+from shop_contract import SHOP
 
 from tests.support.apps import wait_until
 from tests.support.shop import Shop, order_body
@@ -142,7 +142,7 @@ async def test_every_event_published_twice_changes_nothing(system: System) -> No
 
 def _deliveries(messages: list) -> int:  # type: ignore[type-arg]
     """How many service-queue deliveries republishing ``messages`` causes."""
-    return sum(1 for m in messages for spec in SHOP_SERVICES.values() if m.type in spec.consumes)
+    return sum(1 for m in messages for spec in SHOP.services if m.type in spec.consumes)
 
 
 async def _duplicates(shop: Shop) -> float:

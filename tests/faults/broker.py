@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
-from events import SHOP_SERVICES, ConsumerQueue
+from events import ConsumerQueue
+from shop_contract import SHOP
 
 RABBITMQCTL_TIMEOUT = 60.0
 DEFAULT_WATERMARK = "0.4"
@@ -112,7 +113,7 @@ def retry_queues() -> list[str]:
 
 
 def _consumer_queues() -> list[ConsumerQueue]:
-    return [spec.queue() for spec in SHOP_SERVICES.values() if spec.consumes]
+    return [SHOP.queue(spec.name) for spec in SHOP.consumers]
 
 
 def _retry_queues_of(queue: ConsumerQueue) -> list[str]:

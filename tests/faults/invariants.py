@@ -44,13 +44,15 @@ from typing import Any
 
 import aio_pika
 import asyncpg
-from events.topology import DEFAULT_RETRY_DELAYS
+from events import ConsumerQueue
 
 from tests.faults.broker import dead_letter_queues, queue_depths, retry_queues, shop_queues
 from tests.faults.load import PlannedOrder
 from tests.faults.measured import measured
 from tests.support.shop import Shop
 from tests.support.system import System
+
+DEFAULT_RETRY_DELAYS = ConsumerQueue(service="any", bindings=frozenset()).retry_delays
 
 FINAL = ("CONFIRMED", "CANCELLED")
 UNREADABLE = (

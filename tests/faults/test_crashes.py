@@ -9,7 +9,7 @@ from collections import Counter
 
 import asyncpg
 import pytest
-from events import SHOP_SERVICES
+from shop_contract import SHOP
 
 from tests.faults.broker import memory_alarm
 from tests.faults.conftest import StartSystem
@@ -104,7 +104,7 @@ async def test_relay_killed_after_publish_before_mark_duplicates_are_absorbed(
         measured(f"  events published more than once: {len(republished)}")
         for service in ("inventory", "payment", "email"):
             expected = sum(
-                n for i, n in republished.items() if types[i] in SHOP_SERVICES[service].consumes
+                n for i, n in republished.items() if types[i] in SHOP.service(service).consumes
             )
             absorbed = await metric(system, service, "events_consumed_total", outcome="duplicate")
             assert absorbed >= expected, f"{service}: {absorbed} duplicates absorbed < {expected}"

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from events import SHOP_SERVICES
+from shop_contract import SHOP
 
 from tests.faults.broker import peek_dead_letters, publish_raw, queue_depths
 from tests.faults.conftest import StartSystem
@@ -18,7 +18,7 @@ from tests.support.apps import wait_until
 from tests.support.tap import Tap, event_tap
 
 CONSUMERS_OF_ORDER_CREATED = sorted(
-    spec.queue().name for spec in SHOP_SERVICES.values() if "order.created" in spec.consumes
+    SHOP.queue(spec.name).name for spec in SHOP.consumers if "order.created" in spec.consumes
 )
 
 
@@ -119,7 +119,7 @@ class Duplicator:
     def expected_duplicates(self) -> int:
         """Copies the consuming services must each recognise as already handled."""
         return sum(
-            sum(1 for spec in SHOP_SERVICES.values() if key in spec.consumes)
+            sum(1 for spec in SHOP.services if key in spec.consumes)
             for key in self.republished.values()
         )
 
@@ -143,7 +143,7 @@ async def test_every_event_duplicated_changes_nothing(
 
             async def absorbed_all() -> bool:
                 total = 0.0
-                for service in SHOP_SERVICES:
+                for service in (spec.name for spec in SHOP.services):
                     total += await metric(
                         system, service, "events_consumed_total", outcome="duplicate"
                     )

@@ -7,33 +7,36 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from service_kit import ServiceDefinition, ServiceSettings, create_app, upgrade_head
+from service_kit import Role, ServiceDefinition, ServiceSettings, create_app, upgrade_head
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+AnyService = ServiceDefinition[Any, Any, Any]
 
-async def migrate(definition: ServiceDefinition, settings: ServiceSettings) -> None:
+
+async def migrate(definition: AnyService, settings: ServiceSettings) -> None:
     # Alembic runs its own event loop, so it gets a thread of its own.
     await asyncio.to_thread(upgrade_head, Path(definition.migrations), settings.sqlalchemy_url)
 
 
 async def migrated_database(
-    definition: ServiceDefinition, new_database: Callable[[str], Awaitable[str]]
+    definition: AnyService, new_database: Callable[[str], Awaitable[str]]
 ) -> str:
     """DSN of a fresh database with ``definition``'s migrations applied."""
     dsn = await new_database(definition.name)
-    await migrate(definition, definition.settings_type(database_url=dsn))
+    await migrate(definition, definition.settings(database_url=dsn))
     return dsn
 
 
 @asynccontextmanager
 async def sessions_on(
-    definition: ServiceDefinition, dsn: str, *, pool_size: int = 10, max_overflow: int = 10
+    definition: AnyService, dsn: str, *, pool_size: int = 10, max_overflow: int = 10
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on a service's database, as its handlers get them."""
-    url = definition.settings_type(database_url=dsn).sqlalchemy_url
+    url = definition.settings(database_url=dsn).sqlalchemy_url
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     try:
         yield async_sessionmaker(engine, expire_on_commit=False)
@@ -43,11 +46,15 @@ async def sessions_on(
 
 @asynccontextmanager
 async def running_app(
-    definition: ServiceDefinition, settings: ServiceSettings, *, ready_timeout: float = 15
+    definition: AnyService,
+    settings: ServiceSettings,
+    *,
+    role: Role = "all",
+    ready_timeout: float = 15,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """Migrate, start the app's lifespan, wait for /readyz, yield (app, client)."""
     await migrate(definition, settings)
-    app = create_app(definition, settings)
+    app = create_app(definition, settings, role=role)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

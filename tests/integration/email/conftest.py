@@ -2,7 +2,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from email_service.adapters.mail import SmtpMailSender
-from email_service.handlers import EmailHandlers
+from email_service.dependencies import Dependencies
 from email_service.service import SERVICE
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,7 +32,10 @@ async def sessions(database: str) -> AsyncIterator[async_sessionmaker[AsyncSessi
 
 
 @pytest.fixture
-def handlers(sink: SmtpSink) -> EmailHandlers:
-    return EmailHandlers(
-        sender=SmtpMailSender(host=sink.host, port=sink.port, timeout=5), from_address=SENDER
-    )
+async def dependencies(sink: SmtpSink) -> AsyncIterator[Dependencies]:
+    """What the running service hands its handlers, sending to ``sink``."""
+    sender = SmtpMailSender(host=sink.host, port=sink.port, timeout=5)
+    try:
+        yield Dependencies(mail=sender, from_address=SENDER)
+    finally:
+        await sender.aclose()

@@ -1,4 +1,4 @@
-"""A real SMTP server for tests, and a way to run a handler like the consumer does."""
+"""A real SMTP server for tests, and the emails table as it stands."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from email_service.adapters.tables import emails
-from events import Envelope, Event, Handler, handle_delivery
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 CONSUMER = "email.events"
+"""The email service's consumer name, as its inbox records it."""
+SCRIPT = "<script>alert('x')</script>"
+"""What a hostile customer types: it must reach the HTML part escaped."""
 
 
 def free_port() -> int:
@@ -111,25 +113,9 @@ def smtp_sink() -> Iterator[SmtpSink]:
         sink.stop()
 
 
-async def deliver(
-    sessions: async_sessionmaker[AsyncSession], handler: Handler[Any], event: Event
-) -> None:
-    """One delivery as the consumer handles it: inbox claim + handler, one transaction."""
-    outcome = await handle_delivery(
-        sessions, consumer=CONSUMER, envelope=Envelope.wrap(event), event=event, handler=handler
-    )
-    assert outcome == "handled"
-
-
 async def email_rows(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
     async with sessions() as session:
         return list(await session.execute(select(emails).order_by(emails.c.sent_at)))
-
-
-async def outbox_bodies(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
-    async with sessions() as session:
-        rows = await session.execute(text("SELECT body FROM outbox ORDER BY seq"))
-        return [row.body for row in rows]
 
 
 async def count_emails(sessions: async_sessionmaker[AsyncSession]) -> int:

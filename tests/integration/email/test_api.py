@@ -7,26 +7,27 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import httpx
 import pytest
+from email_service.adapters.mail import SmtpMailSender
 from email_service.adapters.tables import emails
+from email_service.dependencies import Dependencies
 from email_service.service import SERVICE
 from email_service.settings import Settings
-from events import Envelope, Event, OutboundMessage
-from events.publisher import to_amqp
+from events import Envelope, Event, message_for
 from fastapi import FastAPI
+from shop_contract.testing import order_cancelled, order_created
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import NewDatabase
-from tests.integration.email.support import SmtpSink
+from tests.integration.email.support import SCRIPT, SmtpSink
 from tests.support.apps import running_app, wait_until
-from tests.unit.email.factories import SCRIPT, order_cancelled, order_created
 
 App = tuple[FastAPI, httpx.AsyncClient]
 
 
 @pytest.fixture
 async def settings(new_database: NewDatabase, vhost_url: str, sink: SmtpSink) -> Settings:
-    return Settings(
+    return SERVICE.settings(
         database_url=await new_database("email"),
         amqp_url=vhost_url,
         migrate_on_start=False,
@@ -42,6 +43,22 @@ async def app(settings: Settings) -> AsyncIterator[App]:
         yield running
 
 
+async def test_the_app_hands_its_handlers_an_smtp_sender_from_the_settings(
+    app: App, settings: Settings
+) -> None:
+    dependencies = app[0].state.runtime.dependencies
+
+    assert isinstance(dependencies, Dependencies)
+    assert dependencies.from_address == settings.smtp_from
+    assert isinstance(dependencies.mail, SmtpMailSender)
+    mail = dependencies.mail
+    assert (mail.host, mail.port, mail.timeout) == (
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_timeout,
+    )
+
+
 async def publish(amqp_url: str, *events: Event) -> None:
     """Publish as another service's outbox relay would, to the ``events`` exchange."""
     connection = await aio_pika.connect(amqp_url)
@@ -51,8 +68,7 @@ async def publish(amqp_url: str, *events: Event) -> None:
             "events", aio_pika.ExchangeType.TOPIC, durable=True
         )
         for event in events:
-            message = OutboundMessage.from_envelope(Envelope.wrap(event))
-            await exchange.publish(to_amqp(message), message.routing_key, mandatory=True)
+            await exchange.publish(message_for(Envelope.wrap(event)), event.TYPE, mandatory=True)
 
 
 async def test_order_created_on_the_broker_becomes_one_email_and_email_sent(
@@ -103,7 +119,7 @@ async def test_order_created_on_the_broker_becomes_one_email_and_email_sent(
 
     # Both deliveries handled (inbox holds both event ids), still one email.
     async def both_handled() -> bool:
-        async with app[0].state.runtime.sessions() as session:
+        async with app[0].state.runtime.database.sessions() as session:
             query = text("SELECT count(*) FROM inbox WHERE correlation_id = :id")
             return bool((await session.execute(query, {"id": str(order_id)})).scalar_one() == 2)
 

@@ -10,8 +10,10 @@ import signal
 import sys
 
 import structlog
-from events import Broker, ConsumerQueue, EventConsumer, MessageContext, OrderCreated
+from events import Broker, ConsumerQueue, EventConsumer, Transaction
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from tests.integration.events.support import REGISTRY, ThingHappened
 
 
 async def main(amqp_url: str, dsn: str, service: str, exchange: str, grace: float) -> None:
@@ -19,19 +21,20 @@ async def main(amqp_url: str, dsn: str, service: str, exchange: str, grace: floa
     sessions = async_sessionmaker(engine)
     stop = asyncio.Event()
 
-    async def never_finishes(event: OrderCreated, ctx: MessageContext) -> None:
+    async def never_finishes(event: ThingHappened, tx: Transaction) -> None:
         print("started", flush=True)
         await asyncio.Event().wait()
 
     broker = Broker(amqp_url, name="sigterm-test")
     spec = ConsumerQueue(
-        service=service, bindings=frozenset({OrderCreated.TYPE}), exchange=exchange
+        service=service, bindings=frozenset({ThingHappened.TYPE}), exchange=exchange
     )
     consumer = EventConsumer(
         broker=broker,
         queue=spec,
         sessions=sessions,
-        handlers={OrderCreated: never_finishes},
+        handlers={ThingHappened: never_finishes},
+        registry=REGISTRY,
         shutdown_grace=grace,
     )
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

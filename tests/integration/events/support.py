@@ -7,25 +7,30 @@ inbox claim, so tests can count effects exactly.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import ClassVar
+from uuid import UUID
 
 import aio_pika
 from events import (
     AmqpPublisher,
     Broker,
     ConsumerQueue,
+    Event,
     EventConsumer,
-    MessageContext,
-    OrderCreated,
+    EventRegistry,
     OutboxRelay,
+    Publisher,
+    Transaction,
     create_messaging_tables,
+    transaction,
 )
-from events.catalogue import Event
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY as METRICS
 from sqlalchemy import Column, MetaData, Table, Text, func, select
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import UUID as SqlUUID
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,12 +38,36 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+
+class ThingHappened(Event):
+    """The tests' own event: the library is tested without anybody's business events."""
+
+    TYPE = "thing.happened"
+    CORRELATED_BY: ClassVar[str | None] = "thing_id"
+    thing_id: UUID
+    note: str = ""
+
+
+REGISTRY = EventRegistry([ThingHappened])
+
+
+def thing_happened(thing_id: UUID | None = None, note: str = "") -> ThingHappened:
+    return ThingHappened(thing_id=thing_id or uuid.uuid4(), note=note)
+
+
+async def emit(sessions: async_sessionmaker[AsyncSession], *events: Event) -> None:
+    """Stage ``events`` in one committed transaction (the outbox side of a service)."""
+    async with transaction(sessions) as tx:
+        for event in events:
+            tx.emit(event)
+
+
 effects_metadata = MetaData()
 effects = Table(
     "effects",
     effects_metadata,
-    Column("event_id", UUID(as_uuid=True), nullable=False),  # no unique: count duplicates
-    Column("order_id", Text, nullable=False),
+    Column("event_id", SqlUUID(as_uuid=True), nullable=False),  # no unique: count duplicates
+    Column("thing_id", Text, nullable=False),
 )
 
 
@@ -65,22 +94,23 @@ class Recorder:
     calls: list[float] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def __call__(self, event: OrderCreated, ctx: MessageContext) -> None:
+    async def __call__(self, event: ThingHappened, tx: Transaction) -> None:
         self.calls.append(asyncio.get_running_loop().time())
         self.started.set()
         if self.block is not None:
             await self.block.wait()
         if len(self.calls) <= self.fail_times:
             raise self.fail_with(f"failure {len(self.calls)}")
-        await ctx.session.execute(
-            effects.insert().values(event_id=ctx.envelope.id, order_id=str(event.order_id))
+        assert tx.caused_by is not None
+        await tx.session.execute(
+            effects.insert().values(event_id=tx.caused_by.id, thing_id=str(event.thing_id))
         )
 
 
 def queue_spec(unique: str, delays: tuple[float, ...] = (0.2, 0.4, 0.8)) -> ConsumerQueue:
     return ConsumerQueue(
         service=f"test-{unique}",
-        bindings=frozenset({OrderCreated.TYPE}),
+        bindings=frozenset({ThingHappened.TYPE}),
         exchange=f"events-{unique}",
         retry_delays=delays,
     )
@@ -99,7 +129,8 @@ async def running_consumer(
         broker=broker,
         queue=spec,
         sessions=sessions,
-        handlers={OrderCreated: handler},
+        handlers={ThingHappened: handler},
+        registry=REGISTRY,
         **kwargs,  # type: ignore[arg-type]
     )
     await broker.start()
@@ -124,9 +155,9 @@ async def running_publisher(amqp_url: str, exchange: str) -> AsyncIterator[AmqpP
 
 
 def relay(
-    sessions: async_sessionmaker[AsyncSession], publisher: object, **kwargs: object
+    sessions: async_sessionmaker[AsyncSession], publisher: Publisher, *, poll_interval: float = 1.0
 ) -> OutboxRelay:
-    return OutboxRelay(sessions=sessions, publisher=publisher, **kwargs)  # type: ignore[arg-type]
+    return OutboxRelay(sessions=sessions, publisher=publisher, poll_interval=poll_interval)
 
 
 async def queue_depth(amqp_url: str, name: str) -> int:
@@ -158,24 +189,7 @@ async def delete_topology(amqp_url: str, spec: ConsumerQueue) -> None:
         await channel.exchange_delete(spec.exchange)
 
 
-def order_created(order_id: object | None = None) -> Event:
-    import uuid
-    from decimal import Decimal
-
-    from events import OrderLine
-
-    return OrderCreated(
-        order_id=order_id or uuid.uuid4(),
-        customer_id="c-1",
-        email="buyer@example.com",
-        items=(OrderLine(sku="SKU-1", quantity=1, unit_price=Decimal("9.99")),),
-        total=Decimal("9.99"),
-        currency="EUR",
-        payment_token="tok_visa",
-    )
-
-
-def consumed(spec: ConsumerQueue, outcome: str, event_type: str = "order.created") -> int:
+def consumed(spec: ConsumerQueue, outcome: str, event_type: str = ThingHappened.TYPE) -> int:
     """How many deliveries of ``spec``'s queue ended with ``outcome`` (from /metrics)."""
     labels = {"queue": spec.name, "type": event_type, "outcome": outcome}
-    return int(REGISTRY.get_sample_value("events_consumed_total", labels) or 0)
+    return int(METRICS.get_sample_value("events_consumed_total", labels) or 0)

@@ -3,19 +3,18 @@
 import asyncio
 
 import aio_pika
-from events import OutboundMessage, add
-from events.envelope import Envelope
-from events.publisher import to_amqp
+from events import AmqpPublisher, Envelope, message_for
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.events.support import (
     Recorder,
     consumed,
     count_effects,
-    order_created,
+    emit,
     relay,
     running_consumer,
     running_publisher,
+    thing_happened,
 )
 from tests.support.apps import wait_until
 
@@ -24,11 +23,15 @@ class CrashAfterPublish:
     """A relay's publisher that dies right after the broker confirmed: the row is
     never marked sent, exactly as if the process were killed at that moment."""
 
-    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, inner: AmqpPublisher) -> None:
         self.inner = inner
 
-    async def publish(self, message: OutboundMessage) -> None:
-        await self.inner.publish(message)
+    @property
+    def user_id(self) -> str | None:
+        return self.inner.user_id
+
+    async def publish(self, routing_key: str, message: aio_pika.Message) -> None:
+        await self.inner.publish(routing_key, message)
         raise RuntimeError("relay process died before marking the row sent")
 
 
@@ -40,8 +43,7 @@ async def test_relay_dying_after_publish_delivers_twice_but_effect_happens_once(
         running_consumer(amqp_url, spec, sessions, handler),
         running_publisher(amqp_url, spec.exchange) as publisher,
     ):
-        async with sessions() as session, session.begin():
-            await add(session, order_created())
+        await emit(sessions, thing_happened())
 
         crashing = relay(sessions, CrashAfterPublish(publisher))
         try:
@@ -65,15 +67,14 @@ async def test_same_event_delivered_twice_concurrently_has_one_effect(
 ) -> None:
     handler = Recorder()
     async with running_consumer(amqp_url, spec, sessions, handler, concurrency=8):
-        envelope = Envelope.wrap(order_created())
-        message = OutboundMessage.from_envelope(envelope)
+        envelope = Envelope.wrap(thing_happened())
         connection = await aio_pika.connect(amqp_url)
         async with connection:
             channel = await connection.channel()
             exchange = await channel.get_exchange(spec.exchange)
             # Ten copies at once: several are in flight together on 8 workers.
             await asyncio.gather(
-                *(exchange.publish(to_amqp(message), message.routing_key) for _ in range(10))
+                *(exchange.publish(message_for(envelope), envelope.type) for _ in range(10))
             )
         await wait_until(lambda: _consumed(spec, 10))
         assert await count_effects(sessions) == 1

@@ -5,22 +5,25 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 
 import httpx
-from events import ConsumerQueue, Envelope, OutboundMessage, add
+from events import ConsumerQueue, Envelope, OutboxRelay, Transaction, message_for
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import RABBITMQ_API
 from tests.integration.events.support import (
     Recorder,
+    ThingHappened,
     consumed,
     consumer_count,
     count_effects,
-    order_created,
+    emit,
     queue_depth,
     relay,
     running_consumer,
     running_publisher,
+    thing_happened,
 )
 from tests.support.apps import wait_until
 from tests.support.postgres import terminate_connections
@@ -53,9 +56,7 @@ async def test_consumers_come_back_after_connections_are_force_closed(
         the_relay = relay(sessions, publisher, poll_interval=0.1)
         await the_relay.start()
         try:
-            async with sessions() as session, session.begin():
-                for _ in range(50):
-                    await add(session, order_created())
+            await emit(sessions, *(thing_happened() for _ in range(50)))
             await wait_until(lambda: _effects(sessions, 10))
 
             # The management API lists a connection a moment after it opens.
@@ -65,9 +66,7 @@ async def test_consumers_come_back_after_connections_are_force_closed(
             await close_connections("test-publisher")
 
             await wait_until(lambda: _consumers(amqp_url, spec.name, 1), timeout=20)
-            async with sessions() as session, session.begin():
-                for _ in range(50):
-                    await add(session, order_created())
+            await emit(sessions, *(thing_happened() for _ in range(50)))
             await wait_until(lambda: _effects(sessions, 100), timeout=20)
             assert await count_effects(sessions) == 100
             assert consumer.is_consuming
@@ -94,8 +93,7 @@ async def test_sigterm_mid_handler_requeues_the_message_and_never_dead_letters(
     try:
         await wait_until(lambda: _consumers(amqp_url, spec.name, 1), timeout=15)
         async with running_publisher(amqp_url, spec.exchange) as publisher:
-            async with sessions() as session, session.begin():
-                await add(session, order_created())
+            await emit(sessions, thing_happened())
             await relay(sessions, publisher).relay_once()
         assert process.stdout is not None
         assert (await asyncio.wait_for(process.stdout.readline(), 10)).strip() == b"started"
@@ -129,11 +127,13 @@ async def test_a_pooled_connection_killed_while_idle_costs_no_retry(
     ):
         # Straight to the broker, and waited for by metrics: a relay or a count
         # on this pool would meet the dead connection first and spare the consumer.
-        await publisher.publish(OutboundMessage.from_envelope(Envelope.wrap(order_created())))
+        envelope = Envelope.wrap(thing_happened())
+        await publisher.publish(envelope.type, message_for(envelope))
         await wait_until(lambda: _settled(spec, 1))
         assert await terminate_connections(database) > 0, "the pool kept no connection"
 
-        await publisher.publish(OutboundMessage.from_envelope(Envelope.wrap(order_created())))
+        envelope = Envelope.wrap(thing_happened())
+        await publisher.publish(envelope.type, message_for(envelope))
         await wait_until(lambda: _settled(spec, 2))
     assert (consumed(spec, "handled"), consumed(spec, "retried")) == (2, 0)
     assert await count_effects(sessions) == 2
@@ -144,27 +144,27 @@ async def _settled(spec: ConsumerQueue, n: int) -> bool:
     return sum(consumed(spec, outcome) for outcome in outcomes) >= n
 
 
-async def test_events_of_one_order_leave_in_the_order_they_were_written(
+async def test_events_of_one_aggregate_leave_in_the_sequence_they_were_written(
     amqp_url: str, sessions: async_sessionmaker[AsyncSession], spec
 ) -> None:
     seen: list[tuple[str, int]] = []
 
     class RecordsSequence(Recorder):
-        async def __call__(self, event, ctx):  # type: ignore[no-untyped-def]
-            seen.append((str(event.order_id), int(event.customer_id)))
-            await super().__call__(event, ctx)
+        async def __call__(self, event: ThingHappened, tx: Transaction) -> None:
+            seen.append((str(event.thing_id), int(event.note)))
+            await super().__call__(event, tx)
 
-    orders = [order_created().order_id for _ in range(5)]
+    things = [uuid.uuid4() for _ in range(5)]
     async with (
         running_consumer(amqp_url, spec, sessions, RecordsSequence(), concurrency=1),
         running_publisher(amqp_url, spec.exchange) as publisher,
     ):
-        for step in range(10):  # one transaction per step, interleaving orders
-            async with sessions() as session, session.begin():
-                for order_id in orders:
-                    event = order_created(order_id).model_copy(update={"customer_id": str(step)})
-                    await add(session, event)
-        relays = [relay(sessions, publisher, poll_interval=0.05, batch_size=7) for _ in range(3)]
+        for step in range(10):  # one transaction per step, interleaving aggregates
+            await emit(sessions, *(thing_happened(thing, note=str(step)) for thing in things))
+        relays = [
+            OutboxRelay(sessions=sessions, publisher=publisher, poll_interval=0.05, batch_size=7)
+            for _ in range(3)
+        ]
         for r in relays:
             await r.start()
         try:
@@ -172,8 +172,8 @@ async def test_events_of_one_order_leave_in_the_order_they_were_written(
         finally:
             for r in relays:
                 await r.stop()
-    for order_id in orders:
-        steps = [step for oid, step in seen if oid == str(order_id)]
+    for thing in things:
+        steps = [step for tid, step in seen if tid == str(thing)]
         assert steps == sorted(steps) == list(range(10))
 
 

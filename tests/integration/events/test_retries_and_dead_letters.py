@@ -5,19 +5,18 @@ import json
 
 import aio_pika
 import pytest
-from events import OutboundMessage, PermanentError, declare_queue
-from events.envelope import Envelope
-from events.publisher import to_amqp
+from events import Envelope, Headers, PermanentError, Transaction, declare_queue, message_for
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.events.support import (
     Recorder,
+    ThingHappened,
     count_effects,
     delete_topology,
-    order_created,
     queue_depth,
     queue_spec,
     running_consumer,
+    thing_happened,
 )
 from tests.support.apps import wait_until
 
@@ -31,10 +30,9 @@ async def publish_raw(amqp_url: str, exchange: str, message: aio_pika.Message, k
 
 
 async def publish_event(amqp_url: str, exchange: str, n: int = 1) -> list[Envelope]:
-    envelopes = [Envelope.wrap(order_created()) for _ in range(n)]
+    envelopes = [Envelope.wrap(thing_happened()) for _ in range(n)]
     for envelope in envelopes:
-        message = OutboundMessage.from_envelope(envelope)
-        await publish_raw(amqp_url, exchange, to_amqp(message), message.routing_key)
+        await publish_raw(amqp_url, exchange, message_for(envelope), envelope.type)
     return envelopes
 
 
@@ -68,19 +66,18 @@ async def test_transient_failures_are_retried_with_the_configured_delays(
 async def test_always_failing_message_is_dead_lettered_while_others_flow(
     amqp_url: str, sessions: async_sessionmaker[AsyncSession], spec
 ) -> None:
-    poison = order_created()
+    poison = thing_happened()
 
     class FailsForPoison(Recorder):
-        async def __call__(self, event, ctx):  # type: ignore[no-untyped-def]
-            if event.order_id == poison.order_id:
-                raise RuntimeError("downstream refuses this order")
-            await super().__call__(event, ctx)
+        async def __call__(self, event: ThingHappened, tx: Transaction) -> None:
+            if event.thing_id == poison.thing_id:
+                raise RuntimeError("downstream refuses this one")
+            await super().__call__(event, tx)
 
     handler = FailsForPoison()
     async with running_consumer(amqp_url, spec, sessions, handler):
         envelope = Envelope.wrap(poison)
-        message = OutboundMessage.from_envelope(envelope)
-        await publish_raw(amqp_url, spec.exchange, to_amqp(message), message.routing_key)
+        await publish_raw(amqp_url, spec.exchange, message_for(envelope), envelope.type)
         await publish_event(amqp_url, spec.exchange, n=5)
         # The good ones do not wait behind the failing one's retries.
         await wait_until(lambda: _effects(sessions, 5), timeout=5)
@@ -89,23 +86,23 @@ async def test_always_failing_message_is_dead_lettered_while_others_flow(
     dead = await get_dead_letter(amqp_url, spec.dead_letter_queue)
     headers = dead.headers
     assert dead.message_id == str(envelope.id)
-    assert headers["x-dead-letter-reason"] == "retries-exhausted"
-    assert headers["x-exception"] == "RuntimeError"
-    assert "downstream refuses" in str(headers["x-exception-message"])
-    assert headers["x-original-queue"] == spec.name
-    assert headers["x-original-routing-key"] == "order.created"
-    assert headers["x-attempts"] == spec.max_retries + 1
+    assert headers[Headers.DEAD_LETTER_REASON] == "retries-exhausted"
+    assert headers[Headers.EXCEPTION] == "RuntimeError"
+    assert "downstream refuses" in str(headers[Headers.EXCEPTION_MESSAGE])
+    assert headers[Headers.ORIGINAL_QUEUE] == spec.name
+    assert headers[Headers.ORIGINAL_ROUTING_KEY] == ThingHappened.TYPE
+    assert headers[Headers.ATTEMPTS] == spec.max_retries + 1
     assert json.loads(dead.body)["id"] == str(envelope.id)
 
 
 @pytest.mark.parametrize(
     ("body", "message_type", "expected"),
     [
-        (b"{not json", "order.created", "MalformedMessage"),
-        (b'{"id": "not-a-uuid"}', "order.created", "MalformedMessage"),
-        (None, "order.exploded", "UnknownEventType"),
-        (None, "order.created.v9", "UnknownEventType"),
-        (b"missing-data", "order.created", "MalformedMessage"),
+        (b"{not json", ThingHappened.TYPE, "MalformedMessage"),
+        (b'{"id": "not-a-uuid"}', ThingHappened.TYPE, "MalformedMessage"),
+        (None, "thing.exploded", "UnknownEventType"),
+        (None, "thing.happened.v9", "UnknownEventType"),
+        (b"missing-data", ThingHappened.TYPE, "MalformedMessage"),
     ],
 )
 async def test_message_that_can_never_succeed_goes_to_dlq_at_once(
@@ -118,25 +115,25 @@ async def test_message_that_can_never_succeed_goes_to_dlq_at_once(
 ) -> None:
     handler = Recorder()
     if body is None:  # a well-formed envelope of a type/version nobody registered
-        envelope = Envelope.wrap(order_created())
+        envelope = Envelope.wrap(thing_happened())
         data = json.loads(envelope.model_dump_json())
         data["type"], data["version"] = message_type.removesuffix(".v9"), 1
         if message_type.endswith(".v9"):
             data["version"] = 9
         body = json.dumps(data).encode()
     elif body == b"missing-data":  # right type, data violating the schema
-        envelope = Envelope.wrap(order_created())
+        envelope = Envelope.wrap(thing_happened())
         data = json.loads(envelope.model_dump_json())
-        del data["data"]["items"]
+        del data["data"]["thing_id"]
         body = json.dumps(data).encode()
     async with running_consumer(amqp_url, spec, sessions, handler):
         message = aio_pika.Message(body=body, content_type="application/json", type=message_type)
-        await publish_raw(amqp_url, spec.exchange, message, "order.created")
+        await publish_raw(amqp_url, spec.exchange, message, ThingHappened.TYPE)
         await wait_until(lambda: _depth(amqp_url, spec.dead_letter_queue, 1), timeout=5)
     dead = await get_dead_letter(amqp_url, spec.dead_letter_queue)
-    assert dead.headers["x-dead-letter-reason"] == "permanent-error"
-    assert dead.headers["x-exception"] == expected
-    assert dead.headers["x-attempts"] == 1
+    assert dead.headers[Headers.DEAD_LETTER_REASON] == "permanent-error"
+    assert dead.headers[Headers.EXCEPTION] == expected
+    assert dead.headers[Headers.ATTEMPTS] == 1
     assert handler.calls == []
 
 
@@ -155,10 +152,7 @@ async def test_message_that_keeps_crashing_its_consumer_hits_the_delivery_limit(
 ) -> None:
     """A consumer that dies mid-message (here: returns it unacked) cannot loop forever."""
 
-    spec = queue_spec(unique)
-    spec = type(spec)(**{**spec.__dict__, "delivery_limit": 3}) if False else spec
-
-    spec = dataclasses.replace(spec, delivery_limit=3)
+    spec = dataclasses.replace(queue_spec(unique), delivery_limit=3)
     connection = await aio_pika.connect(amqp_url)
     try:
         async with connection:

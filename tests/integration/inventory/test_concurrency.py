@@ -6,14 +6,14 @@ import uuid
 from collections import Counter
 
 from inventory_service.domain import ReservationStatus, StockLevel
+from shop_contract.testing import order_cancelled, order_created
 
 from tests.integration.inventory.support import (
     Sessions,
-    cancelled,
-    created,
-    deliver,
     emitted,
+    handle,
     items_of,
+    lines,
     reservation_of,
     restock,
     stock_of,
@@ -33,10 +33,11 @@ async def test_concurrent_orders_never_oversell_nor_deadlock(sessions: Sessions)
         # order: without a global lock order, these would deadlock.
         skus = ["MONITOR-27", *shuffle.sample(OTHERS, k=shuffle.randint(1, 3))]
         shuffle.shuffle(skus)
-        orders.append(created({sku: shuffle.randint(1, 3) if sku in OTHERS else 1 for sku in skus}))
+        wanted = {sku: shuffle.randint(1, 3) if sku in OTHERS else 1 for sku in skus}
+        orders.append(order_created(items=lines(wanted)))
 
     results = await asyncio.gather(
-        *(deliver(sessions, order) for order in orders), return_exceptions=True
+        *(handle(sessions, order) for order in orders), return_exceptions=True
     )
 
     assert [r for r in results if isinstance(r, BaseException)] == []
@@ -68,17 +69,17 @@ async def test_concurrent_orders_never_oversell_nor_deadlock(sessions: Sessions)
 async def test_cancel_racing_created_and_its_duplicate_leaves_stock_untouched(
     sessions: Sessions,
 ) -> None:
-    orders = [created({"MOUSE-01": 2, "KEYBOARD-01": 1}) for _ in range(12)]
+    orders = [order_created(items=lines({"MOUSE-01": 2, "KEYBOARD-01": 1})) for _ in range(12)]
     deliveries = [
         delivery
         for order in orders
         # order.created twice (as a re-publication would: new event ids) and its cancel.
-        for delivery in (order, order, cancelled(order.order_id))
+        for delivery in (order, order, order_cancelled(order.order_id))
     ]
     random.Random(11).shuffle(deliveries)
 
     results = await asyncio.gather(
-        *(deliver(sessions, event) for event in deliveries), return_exceptions=True
+        *(handle(sessions, event) for event in deliveries), return_exceptions=True
     )
 
     assert [r for r in results if isinstance(r, BaseException)] == []
@@ -98,10 +99,10 @@ async def test_cancel_racing_created_and_its_duplicate_leaves_stock_untouched(
 
 
 async def test_concurrent_duplicates_of_one_order_reserve_once(sessions: Sessions) -> None:
-    order = created({"HEADSET-01": 1}, order_id=uuid.uuid4())
+    order = order_created(uuid.uuid4(), items=lines({"HEADSET-01": 1}))
 
     results = await asyncio.gather(
-        *(deliver(sessions, order) for _ in range(10)), return_exceptions=True
+        *(handle(sessions, order) for _ in range(10)), return_exceptions=True
     )
 
     assert [r for r in results if isinstance(r, BaseException)] == []

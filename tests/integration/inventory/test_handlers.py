@@ -5,19 +5,16 @@ import uuid
 import pytest
 from events import Envelope, PermanentError
 from inventory_service.domain import Line, ReservationStatus, StockLevel
+from shop_contract.testing import line, order_cancelled, order_confirmed, order_created
 
 from tests.integration.inventory.support import (
     Sessions,
-    cancelled,
-    confirmed,
     count_reservations,
-    created,
-    created_with,
-    deliver,
     emitted,
+    handle,
     items_of,
     kinds,
-    line,
+    lines,
     reservation_of,
     restock,
     stock_of,
@@ -32,9 +29,9 @@ async def test_migration_seeds_the_catalogue_with_100_each(sessions: Sessions) -
 
 
 async def test_created_order_reserves_every_line(sessions: Sessions) -> None:
-    order = created({"MOUSE-01": 2, "KEYBOARD-01": 1})
+    order = order_created(items=lines({"MOUSE-01": 2, "KEYBOARD-01": 1}))
 
-    await deliver(sessions, order)
+    await handle(sessions, order)
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 98, 2)
     assert await stock_of(sessions, "KEYBOARD-01") == StockLevel("KEYBOARD-01", 99, 1)
@@ -55,9 +52,9 @@ async def test_one_short_line_rejects_the_whole_order_and_changes_nothing(
     sessions: Sessions,
 ) -> None:
     await restock(sessions, {"MONITOR-27": 1})
-    order = created({"MOUSE-01": 5, "NO-SUCH-SKU": 1, "MONITOR-27": 2})
+    order = order_created(items=lines({"MOUSE-01": 5, "NO-SUCH-SKU": 1, "MONITOR-27": 2}))
 
-    await deliver(sessions, order)
+    await handle(sessions, order)
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 100, 0)
     assert await stock_of(sessions, "MONITOR-27") == StockLevel("MONITOR-27", 1, 0)
@@ -72,11 +69,11 @@ async def test_one_short_line_rejects_the_whole_order_and_changes_nothing(
 
 async def test_repeated_sku_lines_are_reserved_as_their_sum(sessions: Sessions) -> None:
     await restock(sessions, {"WEBCAM-01": 5})
-    too_much = created_with((line("WEBCAM-01", 3), line("WEBCAM-01", 3)))
-    just_enough = created_with((line("WEBCAM-01", 3), line("WEBCAM-01", 2)))
+    too_much = order_created(items=(line("WEBCAM-01", 3), line("WEBCAM-01", 3)))
+    just_enough = order_created(items=(line("WEBCAM-01", 3), line("WEBCAM-01", 2)))
 
-    await deliver(sessions, too_much)
-    await deliver(sessions, just_enough)
+    await handle(sessions, too_much)
+    await handle(sessions, just_enough)
 
     assert kinds(await emitted(sessions, too_much.order_id)) == ["inventory.rejected"]
     assert kinds(await emitted(sessions, just_enough.order_id)) == ["inventory.reserved"]
@@ -84,11 +81,11 @@ async def test_repeated_sku_lines_are_reserved_as_their_sum(sessions: Sessions) 
 
 
 async def test_same_event_twice_is_handled_once(sessions: Sessions) -> None:
-    order = created({"MOUSE-01": 3})
+    order = order_created(items=lines({"MOUSE-01": 3}))
     envelope = Envelope.wrap(order)
 
-    assert await deliver(sessions, order, envelope) is True
-    assert await deliver(sessions, order, envelope) is False
+    assert (await handle(sessions, order, envelope=envelope)).outcome == "handled"
+    assert (await handle(sessions, order, envelope=envelope)).outcome == "duplicate"
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 97, 3)
     assert kinds(await emitted(sessions)) == ["inventory.reserved"]
@@ -97,10 +94,10 @@ async def test_same_event_twice_is_handled_once(sessions: Sessions) -> None:
 async def test_order_created_again_under_a_new_event_id_reserves_nothing_more(
     sessions: Sessions,
 ) -> None:
-    order = created({"MOUSE-01": 3})
+    order = order_created(items=lines({"MOUSE-01": 3}))
 
-    await deliver(sessions, order)
-    await deliver(sessions, order)
+    await handle(sessions, order)
+    await handle(sessions, order)
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 97, 3)
     assert kinds(await emitted(sessions)) == ["inventory.reserved"]
@@ -108,23 +105,23 @@ async def test_order_created_again_under_a_new_event_id_reserves_nothing_more(
 
 async def test_rejected_order_created_again_is_not_reconsidered(sessions: Sessions) -> None:
     await restock(sessions, {"HEADSET-01": 0})
-    order = created({"HEADSET-01": 1})
-    await deliver(sessions, order)
+    order = order_created(items=lines({"HEADSET-01": 1}))
+    await handle(sessions, order)
     await restock(sessions, {"HEADSET-01": 10})
 
-    await deliver(sessions, order)
+    await handle(sessions, order)
 
     assert await stock_of(sessions, "HEADSET-01") == StockLevel("HEADSET-01", 10, 0)
     assert kinds(await emitted(sessions)) == ["inventory.rejected"]
 
 
 async def test_cancelling_a_reservation_gives_the_stock_back(sessions: Sessions) -> None:
-    order = created({"MOUSE-01": 4, "USB-C-HUB": 1})
-    other = created({"MOUSE-01": 1})
-    await deliver(sessions, order)
-    await deliver(sessions, other)
+    order = order_created(items=lines({"MOUSE-01": 4, "USB-C-HUB": 1}))
+    other = order_created(items=lines({"MOUSE-01": 1}))
+    await handle(sessions, order)
+    await handle(sessions, other)
 
-    await deliver(sessions, cancelled(order.order_id))
+    await handle(sessions, order_cancelled(order.order_id))
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 99, 1)
     assert await stock_of(sessions, "USB-C-HUB") == StockLevel("USB-C-HUB", 100, 0)
@@ -141,21 +138,21 @@ async def test_cancelling_a_reservation_gives_the_stock_back(sessions: Sessions)
 
 
 async def test_cancelling_twice_releases_once(sessions: Sessions) -> None:
-    order = created({"MOUSE-01": 4})
-    await deliver(sessions, order)
+    order = order_created(items=lines({"MOUSE-01": 4}))
+    await handle(sessions, order)
 
-    await deliver(sessions, cancelled(order.order_id))
-    await deliver(sessions, cancelled(order.order_id))
+    await handle(sessions, order_cancelled(order.order_id))
+    await handle(sessions, order_cancelled(order.order_id))
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 100, 0)
     assert kinds(await emitted(sessions)) == ["inventory.reserved", "inventory.released"]
 
 
 async def test_cancelling_a_rejected_order_does_nothing(sessions: Sessions) -> None:
-    order = created({"MOUSE-01": 101})
-    await deliver(sessions, order)
+    order = order_created(items=lines({"MOUSE-01": 101}))
+    await handle(sessions, order)
 
-    await deliver(sessions, cancelled(order.order_id))
+    await handle(sessions, order_cancelled(order.order_id))
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 100, 0)
     reservation = await reservation_of(sessions, order.order_id)
@@ -167,11 +164,11 @@ async def test_cancelling_a_rejected_order_does_nothing(sessions: Sessions) -> N
 async def test_cancel_before_created_leaves_a_tombstone_and_the_late_order_reserves_nothing(
     sessions: Sessions,
 ) -> None:
-    order = created({"KEYBOARD-01": 2})
+    order = order_created(items=lines({"KEYBOARD-01": 2}))
 
-    await deliver(sessions, cancelled(order.order_id))
+    await handle(sessions, order_cancelled(order.order_id))
     tombstone = await reservation_of(sessions, order.order_id)
-    await deliver(sessions, order)
+    await handle(sessions, order)
 
     assert tombstone is not None
     assert tombstone.status is S.CANCELLED
@@ -184,18 +181,18 @@ async def test_cancel_before_created_leaves_a_tombstone_and_the_late_order_reser
 async def test_cancel_twice_before_created_keeps_one_tombstone(sessions: Sessions) -> None:
     order_id = uuid.uuid4()
 
-    await deliver(sessions, cancelled(order_id))
-    await deliver(sessions, cancelled(order_id))
+    await handle(sessions, order_cancelled(order_id))
+    await handle(sessions, order_cancelled(order_id))
 
     assert await count_reservations(sessions) == 1
     assert await emitted(sessions) == []
 
 
 async def test_confirming_commits_the_reserved_stock(sessions: Sessions) -> None:
-    order = created({"MONITOR-27": 3, "HEADSET-01": 1})
-    await deliver(sessions, order)
+    order = order_created(items=lines({"MONITOR-27": 3, "HEADSET-01": 1}))
+    await handle(sessions, order)
 
-    await deliver(sessions, confirmed(order))
+    await handle(sessions, order_confirmed(order.order_id, items=order.items))
 
     assert await stock_of(sessions, "MONITOR-27") == StockLevel("MONITOR-27", 97, 0)
     assert await stock_of(sessions, "HEADSET-01") == StockLevel("HEADSET-01", 99, 0)
@@ -207,21 +204,21 @@ async def test_confirming_commits_the_reserved_stock(sessions: Sessions) -> None
 
 
 async def test_confirming_twice_commits_once(sessions: Sessions) -> None:
-    order = created({"MONITOR-27": 3})
-    await deliver(sessions, order)
+    order = order_created(items=lines({"MONITOR-27": 3}))
+    await handle(sessions, order)
 
-    await deliver(sessions, confirmed(order))
-    await deliver(sessions, confirmed(order))
+    await handle(sessions, order_confirmed(order.order_id, items=order.items))
+    await handle(sessions, order_confirmed(order.order_id, items=order.items))
 
     assert await stock_of(sessions, "MONITOR-27") == StockLevel("MONITOR-27", 97, 0)
 
 
 async def test_restock_while_reserved_keeps_the_reservation(sessions: Sessions) -> None:
-    order = created({"MOUSE-01": 10})
-    await deliver(sessions, order)
+    order = order_created(items=lines({"MOUSE-01": 10}))
+    await handle(sessions, order)
     await restock(sessions, {"MOUSE-01": 5})
 
-    await deliver(sessions, cancelled(order.order_id))
+    await handle(sessions, order_cancelled(order.order_id))
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 15, 0)
 
@@ -229,14 +226,14 @@ async def test_restock_while_reserved_keeps_the_reservation(sessions: Sessions) 
 async def test_confirmation_without_reservation_is_permanent_and_writes_nothing(
     sessions: Sessions,
 ) -> None:
-    order = created({"MOUSE-01": 1})
+    order = order_created(items=lines({"MOUSE-01": 1}))
 
     with pytest.raises(PermanentError, match="without a reservation"):
-        await deliver(sessions, confirmed(order))
+        await handle(sessions, order_confirmed(order.order_id, items=order.items))
 
     assert await count_reservations(sessions) == 0
     # The inbox claim rolled back with it: a replay from the DLQ is handled afresh.
-    await deliver(sessions, order)
+    await handle(sessions, order)
     assert kinds(await emitted(sessions)) == ["inventory.reserved"]
 
 
@@ -244,15 +241,15 @@ async def test_confirmation_without_reservation_is_permanent_and_writes_nothing(
 async def test_confirming_an_order_that_holds_nothing_is_permanent(
     sessions: Sessions, how: str
 ) -> None:
-    order = created({"MOUSE-01": 101 if how == "rejected" else 1})
+    order = order_created(items=lines({"MOUSE-01": 101 if how == "rejected" else 1}))
     if how == "tombstone":
-        await deliver(sessions, cancelled(order.order_id))
-    await deliver(sessions, order)
+        await handle(sessions, order_cancelled(order.order_id))
+    await handle(sessions, order)
     if how == "released":
-        await deliver(sessions, cancelled(order.order_id))
+        await handle(sessions, order_cancelled(order.order_id))
 
     with pytest.raises(PermanentError, match="confirmed but"):
-        await deliver(sessions, confirmed(order))
+        await handle(sessions, order_confirmed(order.order_id, items=order.items))
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 100, 0)
 
@@ -260,12 +257,12 @@ async def test_confirming_an_order_that_holds_nothing_is_permanent(
 async def test_cancelling_a_committed_order_is_permanent_and_changes_nothing(
     sessions: Sessions,
 ) -> None:
-    order = created({"MOUSE-01": 2})
-    await deliver(sessions, order)
-    await deliver(sessions, confirmed(order))
+    order = order_created(items=lines({"MOUSE-01": 2}))
+    await handle(sessions, order)
+    await handle(sessions, order_confirmed(order.order_id, items=order.items))
 
     with pytest.raises(PermanentError, match="after it was committed"):
-        await deliver(sessions, cancelled(order.order_id))
+        await handle(sessions, order_cancelled(order.order_id))
 
     assert await stock_of(sessions, "MOUSE-01") == StockLevel("MOUSE-01", 98, 0)
     reservation = await reservation_of(sessions, order.order_id)

@@ -5,20 +5,17 @@ from collections.abc import AsyncIterator
 import aio_pika
 import httpx
 import pytest
-from events import Envelope, OutboundMessage
-from events.publisher import to_amqp
-from events.topology import declare_exchange
+from events import Envelope, declare_exchange, message_for
 from inventory_service.service import SERVICE
-from inventory_service.settings import Settings
+from shop_contract.testing import line, order_created
 
 from tests.conftest import NewDatabase
-from tests.integration.inventory.support import created
 from tests.support.apps import running_app
 
 
 @pytest.fixture
 async def client(new_database: NewDatabase, vhost_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
+    settings = SERVICE.settings(
         database_url=await new_database("inventory"), amqp_url=vhost_url, migrate_on_start=False
     )
     async with running_app(SERVICE, settings) as (_, client):
@@ -92,7 +89,7 @@ async def test_longest_allowed_sku_is_accepted(client: httpx.AsyncClient) -> Non
 async def test_order_created_on_the_broker_reserves_and_publishes(
     client: httpx.AsyncClient, vhost_url: str
 ) -> None:
-    order = created({"USB-C-HUB": 4})
+    order = order_created(items=[line("USB-C-HUB", 4)])
     connection = await aio_pika.connect(vhost_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
@@ -101,9 +98,7 @@ async def test_order_created_on_the_broker_reserves_and_publishes(
         await outcomes.bind(exchange, routing_key="inventory.*")
 
         envelope = Envelope.wrap(order)
-        await exchange.publish(
-            to_amqp(OutboundMessage.from_envelope(envelope)), order.TYPE, mandatory=True
-        )
+        await exchange.publish(message_for(envelope), order.TYPE, mandatory=True)
 
         async with outcomes.iterator(timeout=15) as messages:
             message = await anext(messages)

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
-from events import Envelope, Event, MessageContext
-from events.tables import outbox
+from events import Envelope, Event, Handler, transaction
+from events.testing import Delivery, deliver, outbox_events
+from order_service import service_layer
+from order_service.adapters.repository import SqlOrderRepository
 from order_service.adapters.tables import idempotency_keys, order_history, order_lines, orders
-from order_service.checkout import PlaceOrder, place_order
+from order_service.dependencies import Dependencies
 from order_service.domain.catalogue import RequestedLine
 from order_service.domain.idempotency import fingerprint
-from order_service.handlers import build_handlers
+from order_service.domain.order import Order
+from order_service.service import SERVICE
+from order_service.unit_of_work import SqlUnitOfWork
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-HANDLERS = build_handlers(None)  # type: ignore[arg-type]  # needs nothing from the runtime
+Sessions = async_sessionmaker[AsyncSession]
+
+# The queue the app's consumer reads, and so the inbox's consumer name.
+CONSUMER = SERVICE.topology.queue(SERVICE.name).name
+DEPENDENCIES = Dependencies()
+
+
+def handler(event: Event) -> Handler[Event]:
+    """The order service's handler of ``event``, as the consumer runs it."""
+    return SERVICE.handler_for(type(event), DEPENDENCIES)
+
+
+async def handle(sessions: Sessions, event: Event, *, envelope: Envelope | None = None) -> Delivery:
+    """``events.testing.deliver`` through the event's handler, under the consumer's name."""
+    return await deliver(sessions, handler(event), event, envelope=envelope, consumer=CONSUMER)
 
 
 def order_body(**changes: Any) -> dict[str, Any]:
@@ -29,13 +46,13 @@ def order_body(**changes: Any) -> dict[str, Any]:
     } | changes
 
 
-async def place(sessions: async_sessionmaker[AsyncSession], *lines: tuple[str, int]) -> UUID:
-    """Place an order straight through the checkout (no HTTP)."""
+async def place(sessions: Sessions, *lines: tuple[str, int]) -> UUID:
+    """Place an order straight through the service layer (no HTTP), as the route does."""
     requested = [RequestedLine(sku, qty) for sku, qty in lines or (("KEYBOARD-01", 1),)]
-    async with sessions() as session:
-        order = await place_order(
-            session,
-            PlaceOrder(
+    async with transaction(sessions) as tx:
+        order = await service_layer.place_order(
+            SqlUnitOfWork(tx),
+            service_layer.PlaceOrder(
                 customer_id="cust-42",
                 email="buyer@example.com",
                 lines=requested,
@@ -46,31 +63,25 @@ async def place(sessions: async_sessionmaker[AsyncSession], *lines: tuple[str, i
     return order.id
 
 
-async def deliver(sessions: async_sessionmaker[AsyncSession], event: Event) -> Envelope:
-    """Handle ``event`` as the consumer would: its own transaction, a MessageContext."""
-    envelope = Envelope.wrap(event)
-    async with sessions() as session, session.begin():
-        await HANDLERS[type(event)](event, MessageContext(session, envelope, retries=0))
-    return envelope
-
-
-async def outbox_rows(
-    sessions: async_sessionmaker[AsyncSession], routing_key: str | None = None
-) -> list[dict[str, Any]]:
-    """Bodies (decoded envelopes) of the outbox rows, oldest first."""
-    query = select(outbox.c.body).order_by(outbox.c.seq)
-    if routing_key is not None:
-        query = query.where(outbox.c.routing_key == routing_key)
+async def order_of(sessions: Sessions, order_id: UUID) -> Order:
     async with sessions() as session:
-        return [json.loads(body) for body in (await session.execute(query)).scalars()]
+        order = await SqlOrderRepository(session).get(order_id)
+    assert order is not None, f"no order {order_id}"
+    return order
 
 
-async def count_rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+async def emitted(sessions: Sessions, event_type: str | None = None) -> list[Envelope]:
+    """Envelopes in the outbox (of one type, if given), oldest first."""
+    return [e for e in await outbox_events(sessions) if event_type in (None, e.type)]
+
+
+async def count_rows(sessions: Sessions) -> dict[str, int]:
     counts = {}
     async with sessions() as session:
-        for table in (orders, order_lines, order_history, idempotency_keys, outbox):
+        for table in (orders, order_lines, order_history, idempotency_keys):
             query = select(func.count()).select_from(table)
             counts[table.name] = int((await session.execute(query)).scalar_one())
+    counts["outbox"] = len(await outbox_events(sessions))
     return counts
 
 

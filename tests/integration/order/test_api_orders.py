@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.order.support import order_body, orders_counted, outbox_rows
+from tests.integration.order.support import emitted, order_body, orders_counted
 from tests.support.apps import wait_until
 
 CATALOGUE = [
@@ -49,9 +49,10 @@ async def test_placing_an_order_answers_202_and_stores_it_with_its_event(
     assert set(receipt) == {"id", "status", "items", "total", "currency", "created_at"}
     assert orders_counted("PENDING") == placed_before + 1
 
-    (created,) = await outbox_rows(sessions, "order.created")
-    assert created["correlation_id"] == receipt["id"]
-    assert created["data"] == {
+    (created,) = await emitted(sessions, "order.created")
+    assert created.correlation_id == receipt["id"]
+    assert created.causation_id is None
+    assert created.data == {
         "order_id": receipt["id"],
         "customer_id": "cust-42",
         "email": "buyer@example.com",
@@ -73,7 +74,7 @@ async def test_placing_an_order_answers_202_and_stores_it_with_its_event(
             "status": "PENDING",
             "at": receipt["created_at"],
             "event_type": "order.created",
-            "event_id": created["id"],
+            "event_id": str(created.id),
         }
     ]
 
@@ -126,7 +127,7 @@ async def test_unknown_sku_is_422_naming_the_line(
     assert error["loc"] == ["body", "items", 1, "sku"]
     assert error["type"] == "unknown_sku"
     assert "NO-SUCH-SKU" in error["msg"]
-    assert await outbox_rows(sessions) == []
+    assert await emitted(sessions) == []
 
 
 async def test_a_repeated_sku_is_422_naming_the_second_line(client: httpx.AsyncClient) -> None:

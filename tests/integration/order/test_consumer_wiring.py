@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 
 import aio_pika
 import httpx
-from events import Envelope, InventoryReserved, OutboundMessage, PaymentAuthorized, StockLine
-from events.publisher import to_amqp
+from events import Envelope, Event, message_for
+from shop_contract.testing import inventory_reserved, line, payment_authorized
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.order.support import order_body, outbox_rows
+from tests.integration.order.support import emitted, order_body
 from tests.support.apps import wait_until
 
 
-async def publish(vhost_url: str, *events: InventoryReserved | PaymentAuthorized) -> None:
+async def publish(vhost_url: str, *events: Event) -> None:
     connection = await aio_pika.connect(vhost_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange("events")
         for event in events:
-            message = OutboundMessage.from_envelope(Envelope.wrap(event))
-            await exchange.publish(to_amqp(message), message.routing_key, mandatory=True)
+            envelope = Envelope.wrap(event)
+            await exchange.publish(message_for(envelope), envelope.type, mandatory=True)
 
 
 async def test_outcomes_over_the_broker_confirm_the_order(
@@ -32,10 +31,8 @@ async def test_outcomes_over_the_broker_confirm_the_order(
     order_id = uuid.UUID(receipt["id"])
     await publish(
         vhost_url,
-        PaymentAuthorized(
-            order_id=order_id, amount=Decimal("217.90"), currency="EUR", authorization_id="a-1"
-        ),
-        InventoryReserved(order_id=order_id, items=(StockLine(sku="KEYBOARD-01", quantity=2),)),
+        payment_authorized(order_id, amount="217.90", authorization_id="a-1"),
+        inventory_reserved(order_id, items=[line("KEYBOARD-01", 2)]),
     )
 
     async def confirmed() -> bool:
@@ -47,13 +44,13 @@ async def test_outcomes_over_the_broker_confirm_the_order(
     assert [h["status"] for h in order["history"]] == ["PENDING", "CONFIRMED"]
     # The consumer handles deliveries concurrently: either answer may come last.
     assert order["history"][1]["event_type"] in {"inventory.reserved", "payment.authorized"}
-    assert len(await outbox_rows(sessions, "order.confirmed")) == 1
+    assert len(await emitted(sessions, "order.confirmed")) == 1
 
 
 async def test_an_outcome_for_an_unknown_order_is_dead_lettered(
     client: httpx.AsyncClient, vhost_url: str
 ) -> None:
-    await publish(vhost_url, InventoryReserved(order_id=uuid.uuid4(), items=()))
+    await publish(vhost_url, inventory_reserved(uuid.uuid4(), items=()))
 
     async def dead_lettered() -> bool:
         connection = await aio_pika.connect(vhost_url)

@@ -9,7 +9,7 @@ import uuid
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.order.support import count_rows, order_body, outbox_rows
+from tests.integration.order.support import count_rows, emitted, order_body
 
 
 def key() -> dict[str, str]:
@@ -26,7 +26,7 @@ async def test_same_key_same_body_is_the_same_order_and_no_second_event(
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json()
     assert again.headers["location"] == first.headers["location"]
-    assert len(await outbox_rows(sessions, "order.created")) == 1
+    assert len(await emitted(sessions, "order.created")) == 1
     assert (await count_rows(sessions))["orders"] == 1
 
 
@@ -65,7 +65,7 @@ async def test_different_keys_place_different_orders(
     first = await client.post("/orders", json=order_body(), headers=key())
     second = await client.post("/orders", json=order_body(), headers=key())
     assert first.json()["id"] != second.json()["id"]
-    assert len(await outbox_rows(sessions, "order.created")) == 2
+    assert len(await emitted(sessions, "order.created")) == 2
 
 
 async def test_a_refused_request_does_not_use_up_its_key(
@@ -94,7 +94,7 @@ async def test_twenty_concurrent_identical_requests_make_one_order(
     assert len({r.headers["location"] for r in responses}) == 1
     counts = await count_rows(sessions)
     assert (counts["orders"], counts["order_history"], counts["idempotency_keys"]) == (1, 1, 1)
-    assert len(await outbox_rows(sessions, "order.created")) == 1
+    assert len(await emitted(sessions, "order.created")) == 1
 
 
 async def test_concurrent_requests_with_one_key_and_two_bodies(

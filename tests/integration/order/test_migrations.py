@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
-from events.tables import metadata as messaging_metadata
+from events._tables import metadata as messaging_metadata
 from order_service.adapters.tables import metadata
 from order_service.service import SERVICE
 from order_service.settings import Settings
+from service_kit.migrations import alembic_config
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.apps import migrate
@@ -59,9 +58,7 @@ async def test_migrating_twice_is_harmless_and_downgrade_removes_everything(
 ) -> None:
     await migrate(SERVICE, settings)
     await migrate(SERVICE, settings)
-    config = Config()
-    config.set_main_option("script_location", str(Path(SERVICE.migrations)))
-    config.attributes["sqlalchemy_url"] = settings.sqlalchemy_url
+    config = alembic_config(SERVICE.migrations, settings.sqlalchemy_url, SERVICE.tables)
     await asyncio.to_thread(command.downgrade, config, "base")
 
     engine = create_async_engine(settings.sqlalchemy_url)

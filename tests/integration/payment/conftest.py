@@ -1,9 +1,12 @@
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from events import Handler
 from payment_service.adapters.sandbox_gateway import SandboxGateway
-from payment_service.handlers import PaymentHandlers
+from payment_service.dependencies import Dependencies
 from payment_service.service import SERVICE
+from shop_contract import OrderCancelled, OrderCreated
 
 from tests.conftest import NewDatabase
 from tests.integration.payment.support import Sessions
@@ -28,5 +31,17 @@ def sandbox() -> SandboxGateway:
 
 
 @pytest.fixture
-def handlers(sandbox: SandboxGateway) -> PaymentHandlers:
-    return PaymentHandlers(sandbox)
+def dependencies(sandbox: SandboxGateway) -> Dependencies:
+    return Dependencies(gateway=sandbox)
+
+
+@pytest.fixture
+def on_created(dependencies: Dependencies) -> Handler[Any]:
+    """The service's order.created handler, as its consumer runs it."""
+    return SERVICE.handler_for(OrderCreated, dependencies)
+
+
+@pytest.fixture
+def on_cancelled(dependencies: Dependencies) -> Handler[Any]:
+    """The service's order.cancelled handler, as its consumer runs it."""
+    return SERVICE.handler_for(OrderCancelled, dependencies)

@@ -1,19 +1,22 @@
 """GET /payments/{order_id} on the real app (real lifespan, database and broker)."""
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from uuid import uuid4
 
 import httpx
 import pytest
-from events import OrderCancelled, OrderCreated
+from events.testing import deliver
 from fastapi import FastAPI
-from payment_service.handlers import build_handlers
+from payment_service.adapters.gateway import TimeLimitedGateway
+from payment_service.dependencies import Dependencies
 from payment_service.service import SERVICE
-from payment_service.settings import Settings
 from service_kit import Runtime
+from shop_contract import OrderCancelled, OrderCreated
+from shop_contract.testing import order_cancelled, order_created
 
 from tests.conftest import NewDatabase
-from tests.integration.payment.support import deliver, order_cancelled, order_created
+from tests.integration.payment.support import CONSUMER
 from tests.support.apps import running_app
 
 
@@ -21,25 +24,36 @@ from tests.support.apps import running_app
 async def app(
     new_database: NewDatabase, vhost_url: str
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    settings = Settings(
+    settings = SERVICE.settings(
         database_url=await new_database("payment"), amqp_url=vhost_url, migrate_on_start=False
     )
     async with running_app(SERVICE, settings) as running:
         yield running
 
 
-async def settle(runtime: Runtime, *events: OrderCreated | OrderCancelled) -> None:
+async def settle(runtime: Runtime[Dependencies], *events: OrderCreated | OrderCancelled) -> None:
     """Deliver events through the app's own handlers, gateway and database."""
-    handlers = build_handlers(runtime)
     for event in events:
-        await deliver(runtime.sessions, handlers[type(event)], event)
+        handler = SERVICE.handler_for(type(event), runtime.dependencies)
+        delivery = await deliver(runtime.database.sessions, handler, event, consumer=CONSUMER)
+        assert delivery.outcome == "handled"
+
+
+async def test_the_app_hands_its_handlers_a_gateway_with_a_deadline(
+    app: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    fastapi_app, _ = app
+    dependencies = fastapi_app.state.runtime.dependencies
+
+    assert isinstance(dependencies, Dependencies)
+    assert isinstance(dependencies.gateway, TimeLimitedGateway)
 
 
 async def test_payments_are_shown_by_status(app: tuple[FastAPI, httpx.AsyncClient]) -> None:
     fastapi_app, client = app
-    authorized = order_created("tok_visa", total="12.50")
-    declined = order_created("tok_insufficientFunds", total="7.00")
-    voided = order_created("tok_visa", total="3.10")
+    authorized = order_created(token="tok_visa", total=Decimal("12.50"))
+    declined = order_created(token="tok_insufficientFunds", total=Decimal("7.00"))
+    voided = order_created(token="tok_visa", total=Decimal("3.10"))
     await settle(
         fastapi_app.state.runtime,
         authorized,
@@ -100,6 +114,6 @@ async def test_authorization_outcomes_are_counted(app: tuple[FastAPI, httpx.Asyn
         return 0.0
 
     before = authorized_count((await client.get("/metrics")).text)
-    await settle(fastapi_app.state.runtime, order_created("tok_visa"))
+    await settle(fastapi_app.state.runtime, order_created(token="tok_visa"))
 
     assert authorized_count((await client.get("/metrics")).text) == before + 1

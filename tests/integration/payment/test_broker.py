@@ -2,17 +2,16 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from events import Envelope, OutboundMessage
-from events.publisher import to_amqp
+from events import Envelope, message_for
 from payment_service.service import SERVICE
-from payment_service.settings import Settings
+from shop_contract.testing import order_created
 
 from tests.conftest import NewDatabase
-from tests.integration.payment.support import order_created
 from tests.support.apps import running_app, wait_until
 
 
@@ -27,15 +26,15 @@ async def channel(vhost_url: str) -> AsyncIterator[AbstractChannel]:
 async def test_a_flaky_gateway_is_retried_through_the_retry_queues_until_authorized(
     new_database: NewDatabase, vhost_url: str, channel: AbstractChannel
 ) -> None:
-    settings = Settings(
+    settings = SERVICE.settings(
         database_url=await new_database("payment"), amqp_url=vhost_url, migrate_on_start=False
     )
-    event = order_created("tok_gatewayTimeout", total="25.00")
+    event = order_created(token="tok_gatewayTimeout", total=Decimal("25.00"))
     async with running_app(SERVICE, settings) as (_, client):
         exchange = await channel.get_exchange("events")  # declared by the running service
         outcomes = await channel.declare_queue(exclusive=True)
         await outcomes.bind(exchange, routing_key="payment.*")
-        message = to_amqp(OutboundMessage.from_envelope(Envelope.wrap(event)))
+        message = message_for(Envelope.wrap(event))
         started = asyncio.get_running_loop().time()
 
         await exchange.publish(message, routing_key=event.TYPE, mandatory=True)

@@ -3,24 +3,35 @@ consumer workers (or service replicas) would run them."""
 
 import asyncio
 import random
+from typing import Any
 from uuid import UUID
 
-from events import Envelope, MessageContext, OrderCreated
+from events import Envelope, Handler, transaction
+from events.testing import deliver, outbox_events
 from payment_service.adapters.sandbox_gateway import SandboxGateway
-from payment_service.handlers import PaymentHandlers
+from payment_service.dependencies import Dependencies
+from payment_service.service import SERVICE
+from shop_contract import OrderCancelled, OrderCreated
+from shop_contract.testing import order_cancelled, order_created
 from sqlalchemy import text
 
 from tests.integration.payment.support import (
+    CONSUMER,
     Sessions,
     SlowGateway,
-    deliver,
-    emitted,
-    order_cancelled,
-    order_created,
     payment_row,
     types,
 )
 from tests.support.apps import wait_until
+
+
+def handlers(gateway: SlowGateway) -> tuple[Handler[Any], Handler[Any]]:
+    """The order.created and order.cancelled handlers, running on ``gateway``."""
+    dependencies = Dependencies(gateway=gateway)
+    return (
+        SERVICE.handler_for(OrderCreated, dependencies),
+        SERVICE.handler_for(OrderCancelled, dependencies),
+    )
 
 
 async def assert_never_left_authorized(
@@ -29,7 +40,7 @@ async def assert_never_left_authorized(
     """A cancelled order ends either never charged or charged and voided."""
     row = await payment_row(sessions, order_id)
     assert row is not None
-    events = types(await emitted(sessions, order_id))
+    events = types(await outbox_events(sessions, str(order_id)))
     if row["status"] == "CANCELLED":
         assert events == []
     else:
@@ -43,28 +54,29 @@ async def test_cancellation_during_authorization_waits_and_voids(
     sessions: Sessions, sandbox: SandboxGateway
 ) -> None:
     gateway = SlowGateway(sandbox, delay=0.3)
-    handlers = PaymentHandlers(gateway)
-    created = order_created("tok_visa")
+    on_created, on_cancelled = handlers(gateway)
+    created = order_created()
 
-    authorizing = asyncio.create_task(deliver(sessions, handlers.on_order_created, created))
+    authorizing = asyncio.create_task(deliver(sessions, on_created, created, consumer=CONSUMER))
     await gateway.authorizing.wait()  # order.created holds its uncommitted PENDING row
-    await deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id))
+    await deliver(sessions, on_cancelled, order_cancelled(created.order_id), consumer=CONSUMER)
     await authorizing
 
     assert await assert_never_left_authorized(sessions, sandbox, created.order_id) == "VOIDED"
 
 
 async def test_order_created_waits_for_an_uncommitted_tombstone_and_charges_nothing(
-    sessions: Sessions, sandbox: SandboxGateway, handlers: PaymentHandlers
+    sessions: Sessions,
+    sandbox: SandboxGateway,
+    on_created: Handler[Any],
+    on_cancelled: Handler[Any],
 ) -> None:
-    created = order_created("tok_visa")
+    created = order_created()
     cancelled = order_cancelled(created.order_id)
 
-    async with sessions() as session, session.begin():
-        await handlers.on_order_cancelled(
-            cancelled, MessageContext(session, Envelope.wrap(cancelled), retries=0)
-        )
-        charging = asyncio.create_task(deliver(sessions, handlers.on_order_created, created))
+    async with transaction(sessions, caused_by=Envelope.wrap(cancelled)) as tx:
+        await on_cancelled(cancelled, tx)
+        charging = asyncio.create_task(deliver(sessions, on_created, created, consumer=CONSUMER))
         # Commit the tombstone only once order.created is blocked on it.
         await wait_until(lambda: _lock_waiters(sessions))
     await charging
@@ -76,13 +88,13 @@ async def test_order_created_waits_for_an_uncommitted_tombstone_and_charges_noth
 async def test_racing_created_and_cancelled_never_leave_a_cancelled_order_authorized(
     sessions: Sessions, sandbox: SandboxGateway
 ) -> None:
-    handlers = PaymentHandlers(SlowGateway(sandbox, delay=0.02))
-    orders = [order_created("tok_visa") for _ in range(30)]
+    on_created, on_cancelled = handlers(SlowGateway(sandbox, delay=0.02))
+    orders = [order_created() for _ in range(30)]
 
     async def race(created: OrderCreated) -> None:
         deliveries = [
-            deliver(sessions, handlers.on_order_created, created),
-            deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id)),
+            deliver(sessions, on_created, created, consumer=CONSUMER),
+            deliver(sessions, on_cancelled, order_cancelled(created.order_id), consumer=CONSUMER),
         ]
         random.shuffle(deliveries)
         await asyncio.gather(*deliveries)
@@ -96,30 +108,32 @@ async def test_racing_created_and_cancelled_never_leave_a_cancelled_order_author
 async def test_concurrent_duplicates_of_order_created_charge_once(
     sessions: Sessions, sandbox: SandboxGateway
 ) -> None:
-    handlers = PaymentHandlers(SlowGateway(sandbox, delay=0.1))
-    created = order_created("tok_visa")
+    on_created, _ = handlers(SlowGateway(sandbox, delay=0.1))
+    created = order_created()
 
-    await asyncio.gather(*(deliver(sessions, handlers.on_order_created, created) for _ in range(5)))
+    await asyncio.gather(
+        *(deliver(sessions, on_created, created, consumer=CONSUMER) for _ in range(5))
+    )
 
     assert sandbox.attempts(created.order_id) == 1
-    assert types(await emitted(sessions, created.order_id)) == ["payment.authorized"]
+    assert types(await outbox_events(sessions, str(created.order_id))) == ["payment.authorized"]
 
 
 async def test_concurrent_duplicates_of_order_cancelled_void_once(
     sessions: Sessions, sandbox: SandboxGateway
 ) -> None:
-    handlers = PaymentHandlers(SlowGateway(sandbox, delay=0.1))
-    created = order_created("tok_visa")
-    await deliver(sessions, handlers.on_order_created, created)
+    on_created, on_cancelled = handlers(SlowGateway(sandbox, delay=0.1))
+    created = order_created()
+    await deliver(sessions, on_created, created, consumer=CONSUMER)
 
     await asyncio.gather(
         *(
-            deliver(sessions, handlers.on_order_cancelled, order_cancelled(created.order_id))
+            deliver(sessions, on_cancelled, order_cancelled(created.order_id), consumer=CONSUMER)
             for _ in range(5)
         )
     )
 
-    assert types(await emitted(sessions, created.order_id)) == [
+    assert types(await outbox_events(sessions, str(created.order_id))) == [
         "payment.authorized",
         "payment.voided",
     ]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
-from events import SHOP_SERVICES, Envelope, OrderCancelled, OutboundMessage, declare_queue
-from events.publisher import to_amqp
-from events.topology import declare_exchange
+from events import DeadLetterReason, Envelope, Headers, declare_exchange, declare_queue, message_for
+from shop_contract import SHOP
+from shop_contract.testing import order_cancelled
 
 
 @asynccontextmanager
@@ -22,43 +22,39 @@ async def channel_on(url: str) -> AsyncIterator[AbstractChannel]:
 
 
 def cancelled(order_id: str | None = None) -> Envelope:
-    order = order_id or str(uuid4())
-    return Envelope.wrap(
-        OrderCancelled(order_id=order, customer_id="c1", email="a@example.com", reason="test")
-    )
+    return Envelope.wrap(order_cancelled(UUID(order_id) if order_id else uuid4(), reason="test"))
 
 
 async def publish_events(url: str, envelopes: list[Envelope]) -> None:
     async with channel_on(url) as channel:
         events = await declare_exchange(channel)
         for envelope in envelopes:
-            message = OutboundMessage.from_envelope(envelope)
-            await events.publish(to_amqp(message), message.routing_key)
+            await events.publish(message_for(envelope), envelope.type)
 
 
 async def declare_service_queues(url: str, *services: str) -> None:
     async with channel_on(url) as channel:
         for service in services:
-            await declare_queue(channel, SHOP_SERVICES[service].queue())
+            await declare_queue(channel, SHOP.queue(service))
 
 
 async def dead_letter(
     url: str, service: str, envelope: Envelope, headers: dict[str, Any] | None = None
 ) -> str:
     """Put ``envelope`` in ``<service>.events.dlq`` the way the consumer does."""
-    spec = SHOP_SERVICES[service].queue()
-    message = to_amqp(OutboundMessage.from_envelope(envelope))
+    spec = SHOP.queue(service)
+    message = message_for(envelope)
     message.headers = {
         **(message.headers or {}),
-        "x-original-routing-key": envelope.type,
-        "x-dead-letter-reason": "retries-exhausted",
-        "x-exception": "RuntimeError",
-        "x-exception-message": "gateway down",
-        "x-original-queue": spec.name,
-        "x-attempts": 4,
-        "x-retry-count": 3,
-        "x-last-error": "RuntimeError: gateway down",
-        "x-failed-at": "2025-01-02T10:00:05+00:00",
+        Headers.ORIGINAL_ROUTING_KEY: envelope.type,
+        Headers.DEAD_LETTER_REASON: DeadLetterReason.RETRIES_EXHAUSTED,
+        Headers.EXCEPTION: "RuntimeError",
+        Headers.EXCEPTION_MESSAGE: "gateway down",
+        Headers.ORIGINAL_QUEUE: spec.name,
+        Headers.ATTEMPTS: 4,
+        Headers.RETRY_COUNT: 3,
+        Headers.LAST_ERROR: "RuntimeError: gateway down",
+        Headers.FAILED_AT: "2025-01-02T10:00:05+00:00",
         **(headers or {}),
     }
     async with channel_on(url) as channel:

@@ -3,8 +3,7 @@
 from collections.abc import AsyncIterator
 
 import pytest
-from events import Envelope, OutboundMessage
-from events.publisher import to_amqp
+from events import Envelope, message_for
 from shopctl.amqp import connected
 from shopctl.dlq import queues
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,9 +14,9 @@ from tests.integration.events.support import (
     count_effects,
     delete_topology,
     make_engine,
-    order_created,
     queue_spec,
     running_consumer,
+    thing_happened,
 )
 from tests.integration.shopctl.support import channel_on, message_count
 from tests.support.apps import wait_until
@@ -37,13 +36,12 @@ async def test_replay_gives_a_dead_letter_a_fresh_retry_budget(
 ) -> None:
     spec = queue_spec(unique, delays=(0.05,))  # one retry, then the DLQ
     handler = Recorder(fail_times=2)  # the first delivery and its retry fail
-    envelope = Envelope.wrap(order_created())
+    envelope = Envelope.wrap(thing_happened())
     try:
         async with running_consumer(amqp_url, spec, sessions, handler):
             async with channel_on(amqp_url) as channel:
                 exchange = await channel.get_exchange(spec.exchange)
-                message = OutboundMessage.from_envelope(envelope)
-                await exchange.publish(to_amqp(message), message.routing_key)
+                await exchange.publish(message_for(envelope), envelope.type)
 
             async def dead_lettered() -> bool:
                 return await message_count(amqp_url, spec.dead_letter_queue) == 1

@@ -15,8 +15,8 @@ import asyncpg
 import httpx
 import pytest
 from aiormq.exceptions import ChannelAccessRefused
-from events import SHOP_SERVICES, declare_queue
-from events.topology import declare_exchange
+from events import declare_exchange, declare_queue
+from shop_contract import SHOP
 from shopctl.cli import app
 from shopctl.setup import policy
 from shopctl.setup.definitions import definitions
@@ -89,7 +89,7 @@ async def test_broker_setup_is_least_privilege_and_idempotent(
         connection = await aio_pika.connect(amqp_url_as(user.name, password, vhost))
         async with connection:
             channel = await connection.channel()
-            await declare_queue(channel, SHOP_SERVICES[service].queue())
+            await declare_queue(channel, SHOP.queue(service))
 
     # The password was updated by the second run.
     with pytest.raises(aio_pika.exceptions.ProbableAuthenticationError):
@@ -182,7 +182,7 @@ async def test_definitions_load_into_rabbitmq_and_grant_the_same_access(
     connection = await aio_pika.connect(amqp_url_as(email.name, "mail-pw", vhost))
     async with connection:
         channel = await connection.channel()
-        await declare_queue(channel, SHOP_SERVICES["email"].queue())
+        await declare_queue(channel, SHOP.queue("email"))
         channel = await connection.channel(publisher_confirms=True)
         events = await declare_exchange(channel)
         await events.publish(aio_pika.Message(b"{}"), "email.sent", timeout=10)

@@ -11,8 +11,9 @@ from email_service.domain.emails import (
     order_confirmed_email,
     order_received_email,
 )
+from shop_contract.testing import order_cancelled, order_confirmed, order_created
 
-from tests.unit.email.factories import SCRIPT, order_cancelled, order_confirmed, order_created
+SCRIPT = "<script>alert('x')</script>"
 
 SENDER = "Shop <orders@shop.example>"
 WHEN = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -5,9 +5,10 @@ from decimal import Decimal
 
 import pytest
 from email_service.domain import templates
-from events import OrderLine
+from shop_contract import OrderLine
+from shop_contract.testing import LINES
 
-from tests.unit.email.factories import LINES, SCRIPT
+SCRIPT = "<script>alert('x')</script>"
 
 ORDER_ID = uuid.UUID("1234abcd-0000-4000-8000-000000000000")
 ESCAPED_SCRIPT = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"

@@ -1,46 +1,60 @@
-from events import SHOP_SERVICES, ConsumerQueue
-from events.registry import DEFAULT_REGISTRY
+"""A topology describes a system; names and permissions derive from it."""
 
+import pytest
+from events import ConsumerQueue, ServiceSpec, Topology
 
-def test_contract_queue_names_and_bindings() -> None:
-    assert {spec.queue().name for spec in SHOP_SERVICES.values()} == {
-        "order.events",
-        "inventory.events",
-        "payment.events",
-        "email.events",
-    }
-    inventory = SHOP_SERVICES["inventory"].queue()
-    assert inventory.dead_letter_queue == "inventory.events.dlq"
-    assert inventory.bindings == {"order.created", "order.confirmed", "order.cancelled"}
+TOPOLOGY = Topology(
+    services=(
+        ServiceSpec("shipping", publishes=frozenset({"parcel.shipped", "parcel.lost"})),
+        ServiceSpec(
+            "billing",
+            publishes=frozenset({"invoice.sent"}),
+            consumes=frozenset({"parcel.shipped"}),
+        ),
+    ),
+    exchange="logistics",
+    broker_user="svc-{service}",
+)
 
 
 def test_retry_queues_are_named_by_delay_and_share_the_service_prefix() -> None:
-    queue = ConsumerQueue(service="email", bindings=frozenset({"order.created"}))
+    queue = ConsumerQueue(service="billing", bindings=frozenset({"parcel.shipped"}))
     assert queue.retry_delays == (1.0, 5.0, 30.0)
-    assert [queue.retry_queue(n) for n in (1, 2, 3)] == [
-        "email.events.retry.1000ms",
-        "email.events.retry.5000ms",
-        "email.events.retry.30000ms",
-    ]
+    assert queue.retry_queues == (
+        "billing.events.retry.1000ms",
+        "billing.events.retry.5000ms",
+        "billing.events.retry.30000ms",
+    )
     assert queue.max_retries == 3
     assert queue.delivery_limit == 20
-    for name in (queue.dead_letter_exchange, queue.dead_letter_queue, queue.retry_queue(1)):
-        assert name.startswith("email.events.")
+    for name in (queue.dead_letter_exchange, queue.dead_letter_queue, *queue.retry_queues):
+        assert name.startswith("billing.events.")
 
 
-def test_every_published_and_consumed_key_is_a_known_event() -> None:
-    for spec in SHOP_SERVICES.values():
-        assert spec.consumes <= DEFAULT_REGISTRY.routing_keys
-        assert spec.publishes <= DEFAULT_REGISTRY.routing_keys
-        assert all(key.startswith(f"{spec.name}.") for key in spec.publishes)
-    consumed = set().union(*(s.consumes for s in SHOP_SERVICES.values()))
-    published = set().union(*(s.publishes for s in SHOP_SERVICES.values()))
-    assert consumed <= published, "nobody consumes an event that nobody publishes"
+def test_queues_and_owners_derive_from_the_description() -> None:
+    queue = TOPOLOGY.queue("billing", retry_delays=(0.5,), replicas=3)
+    assert (queue.name, queue.exchange, queue.bindings) == (
+        "billing.events",
+        "logistics",
+        frozenset({"parcel.shipped"}),
+    )
+    assert queue.retry_queues == ("billing.events.retry.500ms",)
+    assert queue.replicas == 3
+    assert [spec.name for spec in TOPOLOGY.consumers] == ["billing"]
+    assert TOPOLOGY.consumed_keys == {"parcel.shipped"}
+    assert TOPOLOGY.publishers() == {
+        "parcel.shipped": "svc-shipping",
+        "parcel.lost": "svc-shipping",
+        "invoice.sent": "svc-billing",
+    }
+    assert TOPOLOGY.user_of("billing", prefix="ci_") == "ci_svc-billing"
 
 
-def test_events_nobody_consumes_are_the_notifications() -> None:
-    """These are published without ``mandatory``; every other key must reach a queue."""
-    from events.topology import consumed_keys
-
-    published = set().union(*(s.publishes for s in SHOP_SERVICES.values()))
-    assert published - consumed_keys() == {"email.sent", "inventory.released", "payment.voided"}
+def test_an_event_type_has_one_owner() -> None:
+    with pytest.raises(ValueError, match=r"parcel\.lost is published by"):
+        Topology(
+            services=(
+                ServiceSpec("a", publishes=frozenset({"parcel.lost"})),
+                ServiceSpec("b", publishes=frozenset({"parcel.lost"})),
+            )
+        )

@@ -44,9 +44,10 @@ def new_order(*lines: OrderLine) -> Order:
 def deliver(
     order: Order, outcome: Outcome, minute: int = 1, event_id: UUID | None = None
 ) -> StatusChange | None:
+    """The status change an outcome causes, if any."""
     return order.record(
         outcome,
         at=T0 + timedelta(minutes=minute),
         event_type=EVENT_TYPES[outcome],
         event_id=event_id or uuid4(),
-    )
+    ).change

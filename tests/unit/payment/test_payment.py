@@ -4,7 +4,6 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from events import PaymentAuthorized, PaymentDeclined, PaymentVoided
 from payment_service.domain import (
     InvalidTransition,
     Payment,
@@ -13,6 +12,7 @@ from payment_service.domain import (
     record_decline,
     record_void,
 )
+from shop_contract import PaymentAuthorized, PaymentDeclined, PaymentVoided
 
 ORDER = uuid4()
 

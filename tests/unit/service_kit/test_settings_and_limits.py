@@ -7,8 +7,20 @@ from service_kit.settings import ServiceSettings, to_driver_url
 from sqlalchemy.pool import QueuePool
 
 
+class Settings(ServiceSettings):
+    SERVICE = "payment"
+
+
+def test_per_service_defaults_derive_from_its_name() -> None:
+    settings = Settings()
+    assert settings.port == 8002
+    assert settings.amqp_url == "amqp://shop_payment:shop_payment@127.0.0.1:5672/"
+    assert settings.database_url.endswith("@127.0.0.1:5432/shop_payment")
+    assert settings.database_url.startswith("postgresql://shop_payment:")
+
+
 def test_database_url_accepts_plain_and_driver_schemes() -> None:
-    settings = ServiceSettings(database_url="postgresql://u:p@h:5432/db")
+    settings = Settings(database_url="postgresql://u:p@h:5432/db")
     assert settings.sqlalchemy_url == "postgresql+asyncpg://u:p@h:5432/db"
     assert settings.asyncpg_dsn == "postgresql://u:p@h:5432/db"
     assert to_driver_url("postgresql+asyncpg://h/db", "postgresql") == "postgresql://h/db"
@@ -19,16 +31,16 @@ def test_database_url_accepts_plain_and_driver_schemes() -> None:
 def test_settings_come_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PORT", "9123")
     monkeypatch.setenv("LOG_FORMAT", "json")
-    settings = ServiceSettings()
+    settings = Settings()
     assert (settings.port, settings.log_format) == (9123, "json")
     monkeypatch.setenv("LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="log_format"):
-        ServiceSettings()
+        Settings()
 
 
 def test_pool_size_is_configurable_and_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_POOL_SIZE", "5")
-    settings = ServiceSettings()
+    settings = Settings()
     assert settings.db_pool_size == 5
     # No connection is opened here: an engine connects on first use.
     engine = create_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
@@ -37,7 +49,7 @@ def test_pool_size_is_configurable_and_fixed(monkeypatch: pytest.MonkeyPatch) ->
     assert (pool.size(), pool._max_overflow) == (5, 0)
     monkeypatch.setenv("DB_POOL_SIZE", "0")
     with pytest.raises(ValueError, match="db_pool_size"):
-        ServiceSettings()
+        Settings()
 
 
 def echo_app(limit: int) -> FastAPI:

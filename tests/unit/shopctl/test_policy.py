@@ -3,7 +3,8 @@
 import re
 
 import pytest
-from events import SHOP_SERVICES, ServiceSpec
+from events import ServiceSpec
+from shop_contract import SERVICE_NAMES, SHOP
 from shopctl.setup import policy
 
 
@@ -13,7 +14,7 @@ def matches(pattern: str, name: str) -> bool:
 
 
 def owned_names(service: str) -> list[str]:
-    spec = SHOP_SERVICES[service].queue()
+    spec = SHOP.queue(service)
     return [
         spec.name,
         spec.dead_letter_exchange,
@@ -22,21 +23,21 @@ def owned_names(service: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("service", sorted(SHOP_SERVICES))
+@pytest.mark.parametrize("service", sorted(SERVICE_NAMES))
 def test_a_service_may_configure_write_and_read_its_own_resources_and_the_exchange(
     service: str,
 ) -> None:
-    permission = policy.broker_permission(SHOP_SERVICES[service])
+    permission = policy.broker_permission(SHOP.service(service))
     for name in [*owned_names(service), "events"]:
         assert matches(permission.configure, name), name
         assert matches(permission.write, name), name
         assert matches(permission.read, name), name
 
 
-@pytest.mark.parametrize("service", sorted(SHOP_SERVICES))
+@pytest.mark.parametrize("service", sorted(SERVICE_NAMES))
 def test_a_service_may_touch_nothing_of_another_service(service: str) -> None:
-    permission = policy.broker_permission(SHOP_SERVICES[service])
-    for other in SHOP_SERVICES:
+    permission = policy.broker_permission(SHOP.service(service))
+    for other in SERVICE_NAMES:
         if other == service:
             continue
         for name in owned_names(other):
@@ -45,13 +46,13 @@ def test_a_service_may_touch_nothing_of_another_service(service: str) -> None:
 
 
 def test_lookalike_names_are_not_owned() -> None:
-    permission = policy.broker_permission(SHOP_SERVICES["payment"])
+    permission = policy.broker_permission(SHOP.service("payment"))
     for name in ("payment.eventsX", "payment.events.", "xpayment.events", "events.x", "amq.topic"):
         assert not matches(permission.configure, name), name
 
 
 def test_topic_permissions_allow_publishing_only_own_event_types() -> None:
-    topic = policy.topic_permission(SHOP_SERVICES["payment"])
+    topic = policy.topic_permission(SHOP.service("payment"))
     assert topic.exchange == "events"
     for key in ("payment.authorized", "payment.declined", "payment.voided"):
         assert matches(topic.write, key)
@@ -60,7 +61,7 @@ def test_topic_permissions_allow_publishing_only_own_event_types() -> None:
 
 
 def test_topic_read_is_the_binding_keys_the_service_consumes() -> None:
-    topic = policy.topic_permission(SHOP_SERVICES["payment"])
+    topic = policy.topic_permission(SHOP.service("payment"))
     assert matches(topic.read, "order.created")
     assert matches(topic.read, "order.cancelled")
     assert not matches(topic.read, "order.confirmed")
@@ -68,10 +69,10 @@ def test_topic_read_is_the_binding_keys_the_service_consumes() -> None:
 
 
 def test_the_expected_payment_patterns() -> None:
-    permission = policy.broker_permission(SHOP_SERVICES["payment"])
+    permission = policy.broker_permission(SHOP.service("payment"))
     assert permission.configure == r"^(events|payment\.events(\..+)?)$"
     assert permission.configure == permission.write == permission.read
-    topic = policy.topic_permission(SHOP_SERVICES["payment"])
+    topic = policy.topic_permission(SHOP.service("payment"))
     assert topic.write == r"^(payment\.authorized|payment\.declined|payment\.voided)$"
 
 
@@ -86,11 +87,11 @@ def test_a_publish_only_service_gets_no_queue_rights() -> None:
 
 def test_users_and_databases_are_named_per_service_with_an_optional_prefix() -> None:
     users = policy.broker_users()
-    assert [u.name for u in users] == [f"shop_{s}" for s in SHOP_SERVICES]
+    assert [u.name for u in users] == [f"shop_{s}" for s in SERVICE_NAMES]
     assert users[0].password_env == "ORDER_AMQP_PASSWORD"
     databases = policy.service_databases(prefix="t1_")
     assert {(d.role, d.database) for d in databases} == {
-        (f"t1_shop_{s}", f"t1_shop_{s}") for s in SHOP_SERVICES
+        (f"t1_shop_{s}", f"t1_shop_{s}") for s in SERVICE_NAMES
     }
     assert databases[0].password_env == "ORDER_DB_PASSWORD"
 

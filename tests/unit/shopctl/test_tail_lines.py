@@ -3,8 +3,9 @@
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from events import Envelope, OrderCreated, PaymentAuthorized
-from events.catalogue import OrderLine
+from events import Envelope
+from shop_contract import OrderCreated, PaymentAuthorized
+from shop_contract.testing import line, order_created
 from shopctl.tail.lines import OrderClock, TailEvent, format_line
 
 ORDER = uuid4()
@@ -12,15 +13,7 @@ T0 = datetime(2025, 1, 2, 10, 0, tzinfo=UTC)
 
 
 def created() -> OrderCreated:
-    return OrderCreated(
-        order_id=ORDER,
-        customer_id="c1",
-        email="a@example.com",
-        items=(OrderLine(sku="SKU-1", quantity=1, unit_price="9.99"),),
-        total="9.99",
-        currency="EUR",
-        payment_token="tok_ok",
-    )
+    return order_created(ORDER, items=[line("SKU-1", 1, "9.99")])
 
 
 def event_at(event_type: str, seconds: float, order: str = str(ORDER)) -> TailEvent:

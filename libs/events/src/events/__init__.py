@@ -1,81 +1,102 @@
-"""Reliable event messaging for the shop: outbox, relay, inbox consumer, topology.
+"""Reliable event messaging over RabbitMQ and PostgreSQL.
 
-A service publishes with ``outbox.add(session, SomethingHappened(...))`` inside its
-own transaction, runs an ``OutboxRelay``, and consumes with an ``EventConsumer``
-whose handlers take ``(event, context)`` and emit follow-up events via
-``context.emit``. See ``libs/events/README.md``.
+Describe a system once (``Topology``, your ``Event`` subclasses in an
+``EventRegistry``); write in a ``Transaction`` and ``emit`` events (transactional
+outbox); run an ``OutboxRelay`` to publish them with confirms; consume with an
+``EventConsumer`` whose handlers take ``(event, tx)`` (idempotent inbox, delayed
+retries, dead letters). See ``libs/events/README.md``.
+
+The schema side (events, envelope, registry, topology, errors, header names) is
+importable without any I/O library; the rest loads aio-pika, SQLAlchemy and
+asyncpg on first use.
 """
 
-from events.broker import Broker
-from events.catalogue import (
-    ALL_EVENTS,
-    EmailSent,
-    Event,
-    InventoryRejected,
-    InventoryReleased,
-    InventoryReserved,
-    OrderCancelled,
-    OrderConfirmed,
-    OrderCreated,
-    OrderLine,
-    PaymentAuthorized,
-    PaymentDeclined,
-    PaymentVoided,
-    StockLine,
-)
-from events.consumer import EventConsumer, Handler, MessageContext, handle_delivery
-from events.envelope import Envelope, OutboundMessage
-from events.errors import (
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from events._envelope import Envelope
+from events._errors import (
     EventsError,
     MalformedMessage,
     PermanentError,
     PublishError,
     UnknownEventType,
 )
-from events.outbox import OutboxRelay, add
-from events.publisher import AmqpPublisher, Publisher, to_amqp
-from events.registry import DEFAULT_REGISTRY, EventRegistry
-from events.tables import create_messaging_tables, drop_messaging_tables
-from events.topology import SHOP_SERVICES, ConsumerQueue, ServiceSpec, declare_queue
+from events._event import Event
+from events._registry import EventRegistry
+from events._topology import ConsumerQueue, ServiceSpec, Topology
+from events._wire import DeadLetterReason, Headers
+
+if TYPE_CHECKING:
+    from events._broker import Broker
+    from events._consumer import EventConsumer, Handler, handle_delivery
+    from events._declare import declare_exchange, declare_queue
+    from events._logs import configure_logging
+    from events._message import message_for
+    from events._migrations import MIGRATIONS
+    from events._outbox import OutboxRelay
+    from events._publisher import AmqpPublisher, Publisher
+    from events._tables import create_messaging_tables
+    from events._transaction import Transaction, transaction
+
+# Name → private module, imported when first asked for (PEP 562).
+_LAZY = {
+    "AmqpPublisher": "_publisher",
+    "Broker": "_broker",
+    "EventConsumer": "_consumer",
+    "Handler": "_consumer",
+    "MIGRATIONS": "_migrations",
+    "OutboxRelay": "_outbox",
+    "Publisher": "_publisher",
+    "Transaction": "_transaction",
+    "configure_logging": "_logs",
+    "create_messaging_tables": "_tables",
+    "declare_exchange": "_declare",
+    "declare_queue": "_declare",
+    "handle_delivery": "_consumer",
+    "message_for": "_message",
+    "transaction": "_transaction",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'events' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"events.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
-    "ALL_EVENTS",
-    "DEFAULT_REGISTRY",
-    "SHOP_SERVICES",
+    "MIGRATIONS",
     "AmqpPublisher",
     "Broker",
     "ConsumerQueue",
-    "EmailSent",
+    "DeadLetterReason",
     "Envelope",
     "Event",
     "EventConsumer",
     "EventRegistry",
     "EventsError",
     "Handler",
-    "InventoryRejected",
-    "InventoryReleased",
-    "InventoryReserved",
+    "Headers",
     "MalformedMessage",
-    "MessageContext",
-    "OrderCancelled",
-    "OrderConfirmed",
-    "OrderCreated",
-    "OrderLine",
-    "OutboundMessage",
     "OutboxRelay",
-    "PaymentAuthorized",
-    "PaymentDeclined",
-    "PaymentVoided",
     "PermanentError",
     "PublishError",
     "Publisher",
     "ServiceSpec",
-    "StockLine",
+    "Topology",
+    "Transaction",
     "UnknownEventType",
-    "add",
+    "configure_logging",
     "create_messaging_tables",
+    "declare_exchange",
     "declare_queue",
-    "drop_messaging_tables",
     "handle_delivery",
-    "to_amqp",
+    "message_for",
+    "transaction",
 ]

@@ -1,29 +1,23 @@
-"""What every shop service shares at its edges."""
+"""What every shop service shares at its edges: settings, database, lifespan,
+roles, health, metrics, migrations and the command line."""
 
-from events.logs import configure_logging
-
-from service_kit.app import (
-    RuntimeDep,
-    ServiceDefinition,
-    SessionDep,
-    create_app,
-    get_runtime,
-    main,
-)
-from service_kit.migrations import run_env, upgrade_head
+from service_kit.app import DatabaseDep, create_app, dependency, main
+from service_kit.database import Database
+from service_kit.definition import EventHandler, ServiceDefinition
+from service_kit.migrations import upgrade_head
 from service_kit.runtime import Runtime
-from service_kit.settings import ServiceSettings
+from service_kit.settings import Role, ServiceSettings
 
 __all__ = [
+    "Database",
+    "DatabaseDep",
+    "EventHandler",
+    "Role",
     "Runtime",
-    "RuntimeDep",
     "ServiceDefinition",
     "ServiceSettings",
-    "SessionDep",
-    "configure_logging",
     "create_app",
-    "get_runtime",
+    "dependency",
     "main",
-    "run_env",
     "upgrade_head",
 ]

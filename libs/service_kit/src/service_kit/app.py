@@ -1,77 +1,70 @@
 """Build a service's FastAPI app from its definition, and its command line.
 
-A service module declares *what* it is (routers, handlers, migrations); this
-module owns *how* it runs: lifespan, health, metrics, limits, errors, CLI.
+Roles: ``api`` serves the service's routes (one short transaction per request;
+no broker connection at all), ``worker`` runs the relay and the consumer,
+``all`` does both in one process. Every role serves ``/healthz``, ``/readyz``
+and ``/metrics``.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar, get_args
 
 import uvicorn
-from events.logs import configure_logging
-from events.topology import ConsumerQueue
+from events import configure_logging
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from service_kit.database import Database
+from service_kit.definition import D, S, ServiceDefinition, U
 from service_kit.http import BodySizeLimit, TraceRequests, install_error_handlers
 from service_kit.migrations import upgrade_head
-from service_kit.runtime import HandlersFactory, Hook, Runtime, start_runtime, stop_runtime
-from service_kit.settings import ServiceSettings
+from service_kit.runtime import Runtime, running
+from service_kit.settings import Role
 from service_kit.telemetry import configure_tracing
 
-
-@dataclass(frozen=True)
-class ServiceDefinition:
-    name: str
-    settings_type: type[ServiceSettings]
-    migrations: Path
-    routers: Sequence[APIRouter] = ()
-    handlers: HandlersFactory | None = None
-    queue: ConsumerQueue | None = None
-    on_start: Hook | None = None
-    on_stop: Hook | None = None
-    description: str = ""
+T = TypeVar("T")
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+def _runtime(request: Request) -> Runtime[object]:
+    runtime: Runtime[object] = request.app.state.runtime
     return runtime
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_runtime(request).sessions() as session:
-        yield session
+def _database(request: Request) -> Database:
+    return _runtime(request).database
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+DatabaseDep = Annotated[Database, Depends(_database)]
+"""The service's database, for routes: ``async with db.unit_of_work(SqlUnitOfWork) as uow``."""
 
 
-def create_app(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or definition.settings_type()
+def dependency(kind: type[T]) -> Callable[[Request], T]:
+    """A FastAPI dependency giving routes the service's typed dependencies object."""
+
+    def get(request: Request) -> T:
+        dependencies = _runtime(request).dependencies
+        if not isinstance(dependencies, kind):
+            raise TypeError(f"this app's dependencies are not a {kind.__qualname__}")
+        return dependencies
+
+    return get
+
+
+def create_app(
+    definition: ServiceDefinition[S, U, D], settings: S | None = None, *, role: Role = "all"
+) -> FastAPI:
+    resolved = settings or definition.settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await start_runtime(
-            name=definition.name,
-            settings=settings,
-            handlers=definition.handlers,
-            queue=definition.queue,
-            on_start=definition.on_start,
-        )
-        app.state.runtime = runtime
-        try:
+        async with running(definition, resolved, role) as runtime:
+            app.state.runtime = runtime
             yield
-        finally:
-            await stop_runtime(runtime, definition.on_stop)
 
     app = FastAPI(
         title=f"{definition.name} service",
@@ -79,10 +72,11 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         lifespan=lifespan,
     )
     app.include_router(_operations_router())
-    for router in definition.routers:
-        app.include_router(router)
+    if role in ("api", "all"):
+        for router in definition.routers:
+            app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=resolved.max_body_bytes)
     app.add_middleware(TraceRequests)
     return app
 
@@ -96,14 +90,9 @@ def _operations_router() -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/readyz")
-    async def readyz(runtime: RuntimeDep) -> JSONResponse:
-        """Ready: database and broker reachable, consumers registered, relay running."""
-        checks = {
-            "database": await runtime.database_ready(),
-            "broker": runtime.broker.is_ready,
-            "consumers": runtime.consuming,
-            "outbox_relay": runtime.relaying,
-        }
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready: database reachable; for a worker also broker, consumer and relay."""
+        checks = await _runtime(request).readiness()
         ready = all(checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
@@ -117,21 +106,26 @@ def _operations_router() -> APIRouter:
     return router
 
 
-def main(definition: ServiceDefinition) -> None:
-    """``<svc>-service serve`` (default) or ``<svc>-service migrate``."""
+def main(definition: ServiceDefinition[S, U, D]) -> None:
+    """``<svc>-service [serve [--role api|worker|all]] | migrate``."""
     parser = argparse.ArgumentParser(prog=f"{definition.name}-service")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the service (the default)")
+    serve.add_argument("--role", choices=get_args(Role), default="all")
+    commands.add_parser("migrate", help="apply the database migrations, then exit")
     args = parser.parse_args()
-    settings = definition.settings_type()
+    command = args.command or "serve"
+    role: Role = getattr(args, "role", "all")
+
+    settings = definition.settings()
     configure_logging(service=definition.name, level=settings.log_level, fmt=settings.log_format)
     configure_tracing(definition.name)
-
-    if args.command == "migrate" or settings.migrate_on_start:
-        upgrade_head(definition.migrations, settings.sqlalchemy_url)
-        if args.command == "migrate":
+    if command == "migrate" or settings.migrate_on_start:
+        upgrade_head(definition.migrations, settings.sqlalchemy_url, definition.tables)
+        if command == "migrate":
             return
     uvicorn.run(
-        create_app(definition, settings),
+        create_app(definition, settings, role=role),
         host=settings.host,
         port=settings.port,
         log_config=None,  # our structlog handler renders uvicorn's lines too

@@ -1,12 +1,15 @@
-"""The service's connection pool to its own database."""
+"""The service's connection pool to its own database, and units of work on it."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import ColumnElement, ScalarSelect, event, func, select
+from events import Transaction, transaction
+from sqlalchemy import ColumnElement, ScalarSelect, event, func, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import (
@@ -79,6 +82,35 @@ def ordered_array(
 
 def create_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+U = TypeVar("U")
+
+
+class Database:
+    """One service process's pool, and the units of work opened on it."""
+
+    def __init__(self, url: str, *, pool_size: int) -> None:
+        self.engine = create_engine(url, pool_size=pool_size)
+        self.sessions = create_sessions(self.engine)
+
+    @asynccontextmanager
+    async def unit_of_work(self, factory: Callable[[Transaction], U]) -> AsyncIterator[U]:
+        """A service's unit of work (its repositories) over one new transaction:
+        commits when the block ends, rolls back if it raises."""
+        async with transaction(self.sessions) as tx:
+            yield factory(tx)
+
+    async def is_ready(self) -> bool:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.engine.dispose()
 
 
 # SQLSTATE classes meaning "cannot serve you now": connection exceptions,

@@ -1,103 +1,112 @@
-"""Everything a running service holds, started and stopped in one lifespan.
+"""Everything a running service process holds, started and stopped in one lifespan.
 
-Start order: database → broker (declares topology, starts consumers) → relay.
-Stop order is the reverse of what matters for messages: stop consuming and drain
-in-flight handlers first, then the relay, then the connections.
+Start order: database → the service's dependencies → (worker) broker, which
+declares the topology and starts the consumer → relay. Stop order is the
+reverse of what matters for messages: stop consuming and drain in-flight
+handlers first, then the relay, then the broker, the dependencies, the pool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Generic
 
 import structlog
-from events import AmqpPublisher, Broker, Event, EventConsumer, Handler, OutboxRelay
-from events.topology import SHOP_SERVICES, ConsumerQueue, consumed_keys
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from events import AmqpPublisher, Broker, ConsumerQueue, EventConsumer, OutboxRelay
 
-from service_kit.database import create_engine, create_sessions
-from service_kit.settings import ServiceSettings
+from service_kit.database import Database
+from service_kit.definition import D, S, ServiceDefinition, U
+from service_kit.settings import Role
 
 log = structlog.get_logger("service_kit.runtime")
 
-HandlerMap = Mapping[type[Event], Handler[Any]]
+
+@dataclass
+class Messaging:
+    """The worker's side: broker connection, outbox relay, event consumer."""
+
+    broker: Broker
+    relay: OutboxRelay
+    consumer: EventConsumer | None
+
+    @property
+    def ready(self) -> dict[str, bool]:
+        return {
+            "broker": self.broker.is_ready,
+            "consumers": self.consumer is None or self.consumer.is_consuming,
+            "outbox_relay": self.relay.is_running,
+        }
 
 
 @dataclass
-class Runtime:
+class Runtime(Generic[D]):
     name: str
-    settings: ServiceSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    broker: Broker
-    relay: OutboxRelay
-    consumers: list[EventConsumer] = field(default_factory=list)
-    # Service-specific resources (an SMTP sender, a payment gateway...).
-    resources: dict[str, Any] = field(default_factory=dict)
+    role: Role
+    database: Database
+    dependencies: D
+    messaging: Messaging | None
 
-    async def database_ready(self) -> bool:
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": await self.database.is_ready()}
+        if self.messaging is not None:
+            checks.update(self.messaging.ready)
+        return checks
+
+
+@asynccontextmanager
+async def running(
+    definition: ServiceDefinition[S, U, D], settings: S, role: Role
+) -> AsyncIterator[Runtime[D]]:
+    async with AsyncExitStack() as stack:
+        database = Database(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+        stack.push_async_callback(database.close)
+        dependencies = await stack.enter_async_context(definition.dependencies(settings))
+        messaging = None
+        if role in ("worker", "all"):
+            messaging = _messaging(definition, settings, database, dependencies)
+            await messaging.broker.start()
+            stack.push_async_callback(messaging.broker.stop)
+            await messaging.relay.start()
+            stack.push_async_callback(messaging.relay.stop)
+            if messaging.consumer is not None:
+                stack.push_async_callback(messaging.consumer.stop)
+        log.info("service.started", role=role, port=settings.port)
         try:
-            async with self.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception:
-            return False
-        return True
-
-    @property
-    def consuming(self) -> bool:
-        return all(consumer.is_consuming for consumer in self.consumers)
-
-    @property
-    def relaying(self) -> bool:
-        return self.relay.is_running
-
-
-HandlersFactory = Callable[[Runtime], HandlerMap]
-Hook = Callable[[Runtime], Awaitable[None]]
-
-
-async def start_runtime(
-    *,
-    name: str,
-    settings: ServiceSettings,
-    handlers: HandlersFactory | None,
-    queue: ConsumerQueue | None = None,
-    on_start: Hook | None = None,
-) -> Runtime:
-    engine = create_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
-    sessions = create_sessions(engine)
-    broker = Broker(settings.amqp_url, name=f"{name}-service", heartbeat=settings.amqp_heartbeat)
-    publisher = AmqpPublisher(broker, must_route=consumed_keys())
-    relay = OutboxRelay(sessions=sessions, publisher=publisher, listen_dsn=settings.asyncpg_dsn)
-    runtime = Runtime(name, settings, engine, sessions, broker, relay)
-    if on_start is not None:
-        await on_start(runtime)
-    if handlers is not None:
-        runtime.consumers.append(
-            EventConsumer(
-                broker=broker,
-                queue=queue or SHOP_SERVICES[name].queue(),
-                sessions=sessions,
-                handlers=handlers(runtime),
-                concurrency=settings.consumer_concurrency,
-                shutdown_grace=settings.shutdown_grace,
-            )
-        )
-    await broker.start()
-    await relay.start()
-    log.info("service.started", port=settings.port)
-    return runtime
-
-
-async def stop_runtime(runtime: Runtime, on_stop: Hook | None = None) -> None:
-    log.info("service.stopping")
-    for consumer in runtime.consumers:
-        await consumer.stop()
-    await runtime.relay.stop()
-    await runtime.broker.stop()
-    if on_stop is not None:
-        await on_stop(runtime)
-    await runtime.engine.dispose()
+            yield Runtime(definition.name, role, database, dependencies, messaging)
+        finally:
+            log.info("service.stopping")
     log.info("service.stopped")
+
+
+def _messaging(
+    definition: ServiceDefinition[S, U, D], settings: S, database: Database, dependencies: D
+) -> Messaging:
+    topology = definition.topology
+    broker = Broker(
+        settings.amqp_url, name=f"{definition.name}-service", heartbeat=settings.amqp_heartbeat
+    )
+    publisher = AmqpPublisher(broker, exchange=topology.exchange, must_route=topology.consumed_keys)
+    relay = OutboxRelay(
+        sessions=database.sessions, publisher=publisher, listen_dsn=settings.asyncpg_dsn
+    )
+    consumer = None
+    if definition.handlers:
+        consumer = EventConsumer(
+            broker=broker,
+            queue=ConsumerQueue(
+                service=definition.name,
+                bindings=definition.consumes,
+                exchange=topology.exchange,
+            ),
+            sessions=database.sessions,
+            handlers={
+                event_type: definition.handler_for(event_type, dependencies)
+                for event_type in definition.handlers
+            },
+            registry=definition.registry,
+            concurrency=settings.consumer_concurrency,
+            shutdown_grace=settings.shutdown_grace,
+        )
+    return Messaging(broker, relay, consumer)

@@ -1,22 +1,34 @@
-"""Configuration by environment variables, one typed ``Settings`` per service."""
+"""Configuration by environment variables, one typed ``Settings`` per service.
+
+A service's settings class names its service (``SERVICE = "payment"``); the
+defaults that differ per service (port, broker user, database) are derived
+from that name and the shop's contract, so they are written down once.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from shop_contract import PORTS, account_name
+
+Role = Literal["api", "worker", "all"]
 
 
 class ServiceSettings(BaseSettings):
-    """What every service reads. Subclasses set their own defaults (port, DSNs)."""
+    """What every service reads. Subclasses set ``SERVICE`` and add their own fields."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    SERVICE: ClassVar[str]
+
+    amqp_url: str = Field(default="", description="derived: amqp://shop_<svc>:…@127.0.0.1:5672/")
+    database_url: str = Field(
+        default="", description="derived: postgresql://shop_<svc>:…/shop_<svc>"
+    )
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=0, ge=0, le=65535, description="derived: the contract's port")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
     # Seconds between AMQP heartbeats: a silent (black-holed) broker is noticed
@@ -26,10 +38,23 @@ class ServiceSettings(BaseSettings):
     # Seconds a stopping service gives in-flight messages before requeueing them.
     shutdown_grace: float = Field(default=20.0, ge=0)
     consumer_concurrency: int = Field(default=8, ge=1, le=256)
-    # Connections each service keeps to its database. Budget them against the
-    # server's max_connections: replicas x services x (pool + 1 for LISTEN).
+    # Connections each process keeps to its database. Budget them against the
+    # server's max_connections: processes x (pool + 1 for LISTEN).
     db_pool_size: int = Field(default=20, ge=1, le=200)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        account = account_name(cls.SERVICE)
+        derived = {
+            "port": PORTS[cls.SERVICE],
+            "amqp_url": f"amqp://{account}:{account}@127.0.0.1:5672/",
+            "database_url": f"postgresql://{account}:{account}@127.0.0.1:5432/{account}",
+        }
+        return {**derived, **{k: v for k, v in data.items() if v not in (None, "")}}
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -1,6 +1,12 @@
-"""The email service's configuration, read from environment variables."""
+"""The email service's configuration, read from environment variables.
+
+Port, broker user and database come from the service's name (see
+``ServiceSettings``); these are the email service's own.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from pydantic import Field, SecretStr
 from service_kit import ServiceSettings
@@ -9,14 +15,7 @@ DEFAULT_SMTP_TIMEOUT = 10.0
 
 
 class Settings(ServiceSettings):
-    port: int = 8003
-    """``PORT``: where the HTTP API listens."""
-
-    database_url: str = "postgresql://shop_email:shop_email@127.0.0.1:5432/shop_email"
-    """``DATABASE_URL``: the email service's own database."""
-
-    amqp_url: str = "amqp://shop_email:shop_email@127.0.0.1:5672/"
-    """``AMQP_URL``: the broker, as the email service's own user."""
+    SERVICE: ClassVar[str] = "email"
 
     smtp_host: str = "127.0.0.1"
     """``SMTP_HOST``: the SMTP server every email goes to (Mailpit in development)."""

@@ -1,4 +1,4 @@
-"""The order service, as the shared service kit runs it."""
+"""The order service, wired: settings, dependencies, unit of work, handlers, routes."""
 
 from __future__ import annotations
 
@@ -6,18 +6,24 @@ from pathlib import Path
 
 from service_kit import ServiceDefinition
 
+from order_service.adapters.tables import metadata
 from order_service.api.routes import orders, products
-from order_service.handlers import build_handlers
+from order_service.dependencies import Dependencies, open_dependencies
+from order_service.handlers import HANDLERS
 from order_service.settings import Settings
+from order_service.unit_of_work import SqlUnitOfWork, UnitOfWork
 
-SERVICE = ServiceDefinition(
+SERVICE: ServiceDefinition[Settings, UnitOfWork, Dependencies] = ServiceDefinition(
     name="order",
-    settings_type=Settings,
-    migrations=Path(__file__).parent / "migrations",
-    routers=[products, orders],
-    handlers=build_handlers,
     description=(
         "Owns the catalogue and the orders. Accepts orders (202, PENDING), then joins"
         " inventory's and payment's answers into CONFIRMED or CANCELLED."
     ),
+    settings=Settings,
+    dependencies=open_dependencies,
+    unit_of_work=SqlUnitOfWork,
+    handlers=HANDLERS,
+    routers=[products, orders],
+    migrations=Path(__file__).parent / "migrations",
+    tables=metadata,
 )

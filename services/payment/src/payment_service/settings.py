@@ -1,22 +1,20 @@
-"""Configuration of the payment service (environment variables, case-insensitive)."""
+"""The payment service's configuration, read from environment variables.
+
+Port, broker user and database come from the service's name (see
+``ServiceSettings``); these are the payment service's own.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from pydantic import Field
 from service_kit import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    port: int = 8002
-    """``PORT``: HTTP port of the API."""
-
-    database_url: str = "postgresql://shop_payment:shop_payment@127.0.0.1:5432/shop_payment"
-    """``DATABASE_URL``: the payment service's own database."""
-
-    amqp_url: str = "amqp://shop_payment:shop_payment@127.0.0.1:5672/"
-    """``AMQP_URL``: the broker, as the payment service's own user."""
+    SERVICE: ClassVar[str] = "payment"
 
     payment_amount_limit: Decimal = Field(
         default=Decimal("10000.00"), ge=0, max_digits=12, decimal_places=2

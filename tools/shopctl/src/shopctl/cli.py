@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from events.topology import DEFAULT_EXCHANGE
 from rich.console import Console
 from rich.markup import escape
+from shop_contract import SHOP
 
 from shopctl import config
 from shopctl.amqp import connected
@@ -82,7 +82,7 @@ def tail(
     timeout: Annotated[
         float | None, typer.Option(min=0, help="Stop after this many seconds.")
     ] = None,
-    exchange: Annotated[str, typer.Option(help="Topic exchange to watch.")] = DEFAULT_EXCHANGE,
+    exchange: Annotated[str, typer.Option(help="Topic exchange to watch.")] = SHOP.exchange,
 ) -> None:
     """Print every event as it crosses the broker (from a private queue; Ctrl-C stops)."""
     clock = OrderClock()

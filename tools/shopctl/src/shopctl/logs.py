@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from events.logs import QUIET_LOGGERS
-from events.logs import configure_logging as configure_shop_logging
+from events import configure_logging as configure_shop_logging
 
 
 def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
@@ -13,7 +12,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
         service="shopctl",
         level=level,
         fmt=fmt,
-        quiet=(*QUIET_LOGGERS, "httpx", "httpcore", "mail.log"),
+        quiet=("aio_pika", "aiormq", "asyncio", "httpx", "httpcore", "mail.log"),
     )
     # aiormq logs a lost connection as an error with a traceback; shopctl reports
     # connection problems itself, in one line. Shown again with LOG_LEVEL=DEBUG.

@@ -6,17 +6,18 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from service_kit import SessionDep
+from service_kit import DatabaseDep
 
-from email_service.adapters import repository
+from email_service import service_layer
 from email_service.api.schemas import EmailPublic
+from email_service.unit_of_work import SqlUnitOfWork
 
 emails_router = APIRouter(prefix="/emails", tags=["emails"])
 
 
 @emails_router.get("")
 async def list_emails(
-    session: SessionDep,
+    db: DatabaseDep,
     order_id: Annotated[
         UUID | None, Query(description="Only this order's emails, oldest first.")
     ] = None,
@@ -24,8 +25,6 @@ async def list_emails(
     """The emails sent for ``order_id``, oldest first (an empty list for an order
     with none yet). Without ``order_id``: the latest 100 emails of all orders,
     newest first."""
-    if order_id is None:
-        sent = await repository.latest(session, repository.LATEST_LIMIT)
-    else:
-        sent = await repository.for_order(session, order_id)
+    async with db.unit_of_work(SqlUnitOfWork) as uow:
+        sent = await service_layer.emails_of(uow, order_id)
     return [EmailPublic.of(email) for email in sent]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from events.catalogue import EmailKind
 from pydantic import BaseModel, ConfigDict, Field
+from shop_contract import EmailKind
 
-from email_service.adapters.repository import SentEmail
+from email_service.domain.emails import SentEmail
 
 
 class EmailPublic(BaseModel):

@@ -14,8 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from uuid import UUID
 
-from events import OrderCancelled, OrderConfirmed, OrderCreated
-from events.catalogue import EmailKind
+from shop_contract import EmailKind, EmailSent, OrderCancelled, OrderConfirmed, OrderCreated
 
 from email_service.domain import templates
 from email_service.domain.templates import Rendered
@@ -30,6 +29,16 @@ def message_id_for(order_id: UUID, kind: EmailKind) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SentEmail:
+    """An email as ``GET /emails`` shows it."""
+
+    order_id: UUID
+    kind: EmailKind
+    recipient: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class OrderEmail:
     order_id: UUID
     kind: EmailKind
@@ -39,6 +48,10 @@ class OrderEmail:
     @property
     def message_id(self) -> str:
         return message_id_for(self.order_id, self.kind)
+
+    def sent(self) -> EmailSent:
+        """The event announcing that the SMTP server took this email."""
+        return EmailSent(order_id=self.order_id, kind=self.kind, to=self.to)
 
     def to_message(self, *, sender: str, date: datetime) -> EmailMessage:
         """A multipart/alternative message: plain text first, HTML preferred."""

@@ -14,7 +14,7 @@ from decimal import Decimal
 from string import Template
 from uuid import UUID
 
-from events import OrderLine
+from shop_contract import OrderLine
 
 SIGNATURE = "Shop"
 

@@ -13,7 +13,7 @@ Locking rules, so concurrent handlers never oversell nor deadlock:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from service_kit.database import ordered_array
@@ -72,7 +72,29 @@ _SET_STATUS = (
 )
 
 
-class StockRepository:
+class StockRepository(Protocol):
+    async def get(self, sku: str) -> StockLevel | None: ...
+
+    async def lock(self, skus: Iterable[str]) -> dict[str, StockLevel]:
+        """Lock the rows of ``skus`` that exist, in sorted order; unknown SKUs are absent."""
+
+    async def save(self, levels: Iterable[StockLevel]) -> None:
+        """Store new levels of rows this transaction has locked."""
+
+    async def set_available(self, sku: str, available: int) -> StockLevel:
+        """Restock: set the sellable quantity, creating the SKU if it is new."""
+
+
+class ReservationRepository(Protocol):
+    async def get(self, order_id: UUID, *, for_update: bool = False) -> Reservation | None: ...
+
+    async def add(self, reservation: Reservation) -> bool:
+        """Store a new reservation; False (and nothing written) if the order has one."""
+
+    async def set_status(self, order_id: UUID, status: ReservationStatus) -> None: ...
+
+
+class SqlStockRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
@@ -106,7 +128,7 @@ class StockRepository:
         return StockLevel(row.sku, row.available, row.reserved)
 
 
-class ReservationRepository:
+class SqlReservationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from fastapi import APIRouter, HTTPException, status
-from service_kit import SessionDep
+from service_kit import DatabaseDep
 
-from inventory_service.adapters.repository import StockRepository
+from inventory_service import service_layer
 from inventory_service.api.schemas import SkuPath, StockPublic, StockUpdate
 from inventory_service.domain import StockLevel
-
-log = structlog.get_logger(__name__)
+from inventory_service.unit_of_work import SqlUnitOfWork
 
 stock_router = APIRouter(prefix="/stock", tags=["stock"])
 
@@ -22,19 +20,19 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 @stock_router.get("/{sku}", responses=NOT_FOUND)
-async def read_stock(sku: SkuPath, session: SessionDep) -> StockPublic:
-    level = await StockRepository(session).get(sku)
+async def read_stock(sku: SkuPath, db: DatabaseDep) -> StockPublic:
+    async with db.unit_of_work(SqlUnitOfWork) as uow:
+        level = await service_layer.stock_of(uow, sku)
     if level is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown SKU {sku!r}")
     return _public(level)
 
 
 @stock_router.put("/{sku}")
-async def restock(sku: SkuPath, body: StockUpdate, session: SessionDep) -> StockPublic:
+async def restock(sku: SkuPath, body: StockUpdate, db: DatabaseDep) -> StockPublic:
     """Set the sellable quantity of ``sku``, creating the SKU if it is new."""
-    async with session.begin():
-        level = await StockRepository(session).set_available(sku, body.available)
-    log.info("stock.restocked", sku=sku, available=level.available, reserved=level.reserved)
+    async with db.unit_of_work(SqlUnitOfWork) as uow:
+        level = await service_layer.restock(uow, sku, body.available)
     return _public(level)
 
 

@@ -1,9 +1,13 @@
 """The inventory's business rules: pure, no I/O."""
 
 from inventory_service.domain.reservation import (
+    Decision,
     Reservation,
     ReservationConflict,
     ReservationStatus,
+    commit,
+    release,
+    reserve,
 )
 from inventory_service.domain.stock import (
     INSUFFICIENT_STOCK,
@@ -19,6 +23,7 @@ from inventory_service.domain.stock import (
 
 __all__ = [
     "INSUFFICIENT_STOCK",
+    "Decision",
     "Line",
     "Rejected",
     "Reservation",
@@ -26,8 +31,11 @@ __all__ = [
     "ReservationStatus",
     "Reserved",
     "StockLevel",
+    "commit",
     "commit_stock",
     "demand",
+    "release",
     "release_stock",
+    "reserve",
     "reserve_stock",
 ]

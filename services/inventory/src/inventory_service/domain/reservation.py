@@ -7,16 +7,34 @@
     (order.cancelled first) ──► CANCELLED   (tombstone: a late order.created reserves nothing)
 
 Events may arrive twice or out of order, so a transition that already happened,
-or that has nothing to undo, is a no-op; only contradictions are errors.
+or that has nothing to undo, is a no-op; only contradictions are errors. Each
+decision returns the new stock levels to store and the event it causes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from uuid import UUID
 
-from inventory_service.domain.stock import Line
+from shop_contract import (
+    InventoryRejected,
+    InventoryReleased,
+    InventoryReserved,
+    OrderEvent,
+    StockLine,
+)
+
+from inventory_service.domain.stock import (
+    Line,
+    Rejected,
+    Reserved,
+    StockLevel,
+    commit_stock,
+    release_stock,
+    reserve_stock,
+)
 
 
 class ReservationStatus(StrEnum):
@@ -63,3 +81,53 @@ class Reservation:
         raise ReservationConflict(
             f"order {self.order_id} confirmed but its reservation is {self.status}"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A reservation's new state, the stock levels that change, and what to announce."""
+
+    reservation: Reservation
+    stock: tuple[StockLevel, ...] = ()
+    event: OrderEvent | None = None
+
+
+def reserve(order_id: UUID, lines: tuple[Line, ...], stock: Mapping[str, StockLevel]) -> Decision:
+    """Reserve every line or none: ``inventory.reserved`` or ``inventory.rejected``."""
+    match reserve_stock(lines, stock):
+        case Reserved(stock=levels):
+            return Decision(
+                Reservation(order_id, ReservationStatus.RESERVED, lines),
+                levels,
+                InventoryReserved(order_id=order_id, items=stock_lines(lines)),
+            )
+        case Rejected(missing_skus=missing, reason=reason):
+            return Decision(
+                Reservation(order_id, ReservationStatus.REJECTED, lines),
+                (),
+                InventoryRejected(order_id=order_id, missing_skus=missing, reason=reason),
+            )
+
+
+def release(reservation: Reservation, stock: Mapping[str, StockLevel]) -> Decision:
+    """Give a held reservation's stock back: ``inventory.released``."""
+    released = reservation.release()
+    if not reservation.holds_stock:
+        return Decision(released)
+    return Decision(
+        released,
+        release_stock(reservation.lines, stock),
+        InventoryReleased(order_id=reservation.order_id, items=stock_lines(reservation.lines)),
+    )
+
+
+def commit(reservation: Reservation, stock: Mapping[str, StockLevel]) -> Decision:
+    """The goods are sold: a held reservation's stock leaves for good (no event)."""
+    committed = reservation.commit()
+    if not reservation.holds_stock:
+        return Decision(committed)
+    return Decision(committed, commit_stock(reservation.lines, stock))
+
+
+def stock_lines(lines: tuple[Line, ...]) -> tuple[StockLine, ...]:
+    return tuple(StockLine(sku=line.sku, quantity=line.quantity) for line in lines)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import Counter
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from order_service.domain.status import OrderStatus
 
@@ -18,13 +17,7 @@ for _status in OrderStatus:
     ORDERS.labels(_status.value)  # every series exists from the start, at 0
 
 
-def count_after_commit(session: AsyncSession, status: OrderStatus) -> None:
-    """Count an order entering ``status`` once ``session``'s transaction commits.
-
-    A rolled-back (then retried) transaction must not count twice.
-    """
-
-    def on_commit(_: Session) -> None:
-        ORDERS.labels(status.value).inc()
-
-    event.listen(session.sync_session, "after_commit", on_commit, once=True)
+def order_entered(status: OrderStatus) -> Callable[[], None]:
+    """The counter bump for an order entering ``status``: run it after the commit,
+    so a rolled-back (then retried) transaction does not count twice."""
+    return ORDERS.labels(status.value).inc

@@ -1,11 +1,11 @@
-"""Queries of the order service. Every function runs in the caller's transaction."""
+"""Queries of the order service. Every method runs in the caller's transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from service_kit.database import ordered_array
@@ -32,16 +32,41 @@ _OUTCOME_WORDS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    key: str
+    request_hash: str
+    order_id: UUID
+
+
+class Catalogue(Protocol):
+    async def products(self) -> list[Product]: ...
+
+    async def prices_of(self, skus: Iterable[str]) -> dict[str, Decimal]:
+        """The catalogue price of each SKU that exists."""
+
+
+class OrderRepository(Protocol):
+    async def add(self, order: Order) -> None:
+        """Insert a new order with its lines and its history so far."""
+
+    async def get(self, order_id: UUID, *, lock: bool = False) -> Order | None:
+        """``lock=True`` holds the order's row until the transaction ends."""
+
+    async def save_progress(self, order: Order, change: StatusChange | None) -> None:
+        """Write the order's outcomes and status, and ``change`` to its history."""
+
+
+class IdempotencyKeys(Protocol):
+    async def claim(self, key: str, request_hash: str, order_id: UUID) -> bool:
+        """Claim ``key`` for this request; False if another transaction holds it."""
+
+    async def find(self, key: str) -> IdempotencyRecord | None: ...
+
+
 # --- catalogue -----------------------------------------------------------------
 
-
-async def list_products(session: AsyncSession) -> list[Product]:
-    rows = await session.execute(
-        select(products.c.sku, products.c.name, products.c.price).order_by(products.c.sku)
-    )
-    return [Product(row.sku, row.name, row.price) for row in rows]
-
-
+_PRODUCTS = select(products.c.sku, products.c.name, products.c.price).order_by(products.c.sku)
 # Statements of the hot path are built once (here and below): SQLAlchemy then
 # finds their compiled form by a cheap cache key; the values travel as parameters.
 _PRICES = select(products.c.sku, products.c.price).where(
@@ -49,9 +74,17 @@ _PRICES = select(products.c.sku, products.c.price).where(
 )
 
 
-async def prices_of(session: AsyncSession, skus: Iterable[str]) -> dict[str, Decimal]:
-    rows = await session.execute(_PRICES, {"skus": sorted(set(skus))})
-    return {row.sku: row.price for row in rows}
+class SqlCatalogue:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def products(self) -> list[Product]:
+        rows = await self._session.execute(_PRODUCTS)
+        return [Product(row.sku, row.name, row.price) for row in rows]
+
+    async def prices_of(self, skus: Iterable[str]) -> dict[str, Decimal]:
+        rows = await self._session.execute(_PRICES, {"skus": sorted(set(skus))})
+        return {row.sku: row.price for row in rows}
 
 
 # --- orders --------------------------------------------------------------------
@@ -61,26 +94,6 @@ _ADD_ORDER = orders.insert()
 _ADD_LINES = order_lines.insert()
 _ADD_CHANGE = order_history.insert()
 _SAVE_ORDER = update(orders).where(orders.c.id == bindparam("_id"))
-
-
-async def add_order(session: AsyncSession, order: Order) -> None:
-    """Insert a new order with its lines and its history so far."""
-    await session.execute(_ADD_ORDER, {**_order_values(order), "id": order.id})
-    await session.execute(
-        _ADD_LINES,
-        [
-            {
-                "order_id": order.id,
-                "line_no": line_no,
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-            }
-            for line_no, line in enumerate(order.lines, start=1)
-        ],
-    )
-    for change in order.history:
-        await add_status_change(session, order.id, change)
 
 
 def _of_lines(column: ColumnElement[Any]) -> ScalarSelect[Any]:
@@ -110,16 +123,54 @@ _ORDER = select(
 _ORDER_LOCKED = _ORDER.with_for_update(of=orders)
 
 
-async def get_order(session: AsyncSession, order_id: UUID, *, lock: bool = False) -> Order | None:
-    """Load an order; ``lock=True`` holds its row (FOR UPDATE) until the transaction ends.
+class SqlOrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
 
-    The lock serialises the saga's join: two outcomes of one order arriving at once
-    are handled one after the other, and the second sees the first's answer.
-    """
-    query = _ORDER_LOCKED if lock else _ORDER
-    row = (await session.execute(query, {"order_id": order_id})).first()
-    if row is None:
-        return None
+    async def add(self, order: Order) -> None:
+        await self._session.execute(_ADD_ORDER, {**_order_values(order), "id": order.id})
+        await self._session.execute(
+            _ADD_LINES,
+            [
+                {
+                    "order_id": order.id,
+                    "line_no": line_no,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                }
+                for line_no, line in enumerate(order.lines, start=1)
+            ],
+        )
+        for change in order.history:
+            await self._add_change(order.id, change)
+
+    async def get(self, order_id: UUID, *, lock: bool = False) -> Order | None:
+        """The lock serialises the saga's join: two outcomes of one order arriving at
+        once are handled one after the other, and the second sees the first's answer."""
+        query = _ORDER_LOCKED if lock else _ORDER
+        row = (await self._session.execute(query, {"order_id": order_id})).first()
+        return None if row is None else _to_order(row)
+
+    async def save_progress(self, order: Order, change: StatusChange | None) -> None:
+        await self._session.execute(_SAVE_ORDER, {**_order_values(order), "_id": order.id})
+        if change is not None:
+            await self._add_change(order.id, change)
+
+    async def _add_change(self, order_id: UUID, change: StatusChange) -> None:
+        await self._session.execute(
+            _ADD_CHANGE,
+            {
+                "order_id": order_id,
+                "status": change.status.value,
+                "at": change.at,
+                "event_type": change.event_type,
+                "event_id": change.event_id,
+            },
+        )
+
+
+def _to_order(row: Row[Any]) -> Order:
     lines = zip(row.line_skus or (), row.line_qty or (), row.line_price or (), strict=True)
     history = zip(
         row.h_status or (), row.h_at or (), row.h_type or (), row.h_event or (), strict=True
@@ -140,26 +191,6 @@ async def get_order(session: AsyncSession, order_id: UUID, *, lock: bool = False
             StatusChange(OrderStatus(status), at, event_type, UUID(str(event_id)))
             for status, at, event_type, event_id in history
         ],
-    )
-
-
-async def save_progress(session: AsyncSession, order: Order, change: StatusChange | None) -> None:
-    """Write the order's outcomes and status, and ``change`` to its history."""
-    await session.execute(_SAVE_ORDER, {**_order_values(order), "_id": order.id})
-    if change is not None:
-        await add_status_change(session, order.id, change)
-
-
-async def add_status_change(session: AsyncSession, order_id: UUID, change: StatusChange) -> None:
-    await session.execute(
-        _ADD_CHANGE,
-        {
-            "order_id": order_id,
-            "status": change.status.value,
-            "at": change.at,
-            "event_type": change.event_type,
-            "event_id": change.event_id,
-        },
     )
 
 
@@ -194,13 +225,6 @@ def _outcome(side: Side, row: Row[Any]) -> Outcome | None:
 # --- idempotency keys ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
-    key: str
-    request_hash: str
-    order_id: UUID
-
-
 _FIND_KEY = select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
     idempotency_keys.c.key == bindparam("key")
 )
@@ -211,20 +235,18 @@ _CLAIM_KEY = (
 )
 
 
-async def find_idempotency_key(session: AsyncSession, key: str) -> IdempotencyRecord | None:
-    row = (await session.execute(_FIND_KEY, {"key": key})).first()
-    return None if row is None else IdempotencyRecord(key, row.request_hash, row.order_id)
+class SqlIdempotencyKeys:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
 
+    async def find(self, key: str) -> IdempotencyRecord | None:
+        row = (await self._session.execute(_FIND_KEY, {"key": key})).first()
+        return None if row is None else IdempotencyRecord(key, row.request_hash, row.order_id)
 
-async def claim_idempotency_key(
-    session: AsyncSession, key: str, request_hash: str, order_id: UUID
-) -> bool:
-    """Claim ``key`` for this request; False if another transaction holds it.
-
-    A concurrent claim of the same key waits on the primary key until the holder
-    commits (→ conflict, False) or rolls back (→ this one claims it).
-    """
-    result = await session.execute(
-        _CLAIM_KEY, {"key": key, "request_hash": request_hash, "order_id": order_id}
-    )
-    return result.first() is not None
+    async def claim(self, key: str, request_hash: str, order_id: UUID) -> bool:
+        """A concurrent claim of the same key waits on the primary key until the
+        holder commits (→ conflict, False) or rolls back (→ this one claims it)."""
+        result = await self._session.execute(
+            _CLAIM_KEY, {"key": key, "request_hash": request_hash, "order_id": order_id}
+        )
+        return result.first() is not None

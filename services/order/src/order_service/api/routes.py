@@ -7,13 +7,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
-from service_kit import SessionDep
+from service_kit import DatabaseDep
 
-from order_service import checkout
-from order_service.adapters import repository
+from order_service import service_layer
 from order_service.api.schemas import OrderAccepted, OrderCreate, OrderPublic, ProductPublic
 from order_service.domain import idempotency
 from order_service.domain.catalogue import LineProblem, UnorderableLines
+from order_service.unit_of_work import SqlUnitOfWork
 
 products = APIRouter(prefix="/products", tags=["products"])
 orders = APIRouter(prefix="/orders", tags=["orders"])
@@ -33,10 +33,10 @@ _DETAIL = {"content": {"application/json": {"example": {"detail": "..."}}}}
 
 
 @products.get("")
-async def list_products(session: SessionDep) -> list[ProductPublic]:
+async def list_products(db: DatabaseDep) -> list[ProductPublic]:
     """The catalogue, with prices in EUR."""
-    async with session.begin():
-        catalogue = await repository.list_products(session)
+    async with db.unit_of_work(SqlUnitOfWork) as uow:
+        catalogue = await service_layer.catalogue(uow)
     return [ProductPublic.of(product) for product in catalogue]
 
 
@@ -50,12 +50,12 @@ async def list_products(session: SessionDep) -> list[ProductPublic]:
 )
 async def place_order(
     body: OrderCreate,
-    session: SessionDep,
+    db: DatabaseDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderAccepted:
     """Accept an order as PENDING; inventory and payment answer asynchronously."""
-    command = checkout.PlaceOrder(
+    command = service_layer.PlaceOrder(
         customer_id=body.customer_id,
         email=body.email,
         lines=body.requested_lines(),
@@ -64,20 +64,21 @@ async def place_order(
         idempotency_key=idempotency_key,
     )
     try:
-        order = await checkout.place_order(session, command)
+        async with db.unit_of_work(SqlUnitOfWork) as uow:
+            order = await service_layer.place_order(uow, command)
     except UnorderableLines as exc:
         raise RequestValidationError([_line_error(p) for p in exc.problems]) from exc
-    except checkout.IdempotencyConflict as exc:
+    except service_layer.IdempotencyConflict as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     response.headers["Location"] = f"/orders/{order.id}"
     return OrderAccepted.of(order)
 
 
 @orders.get("/{order_id}", responses={404: {"description": "No such order", **_DETAIL}})
-async def get_order(order_id: UUID, session: SessionDep) -> OrderPublic:
+async def get_order(order_id: UUID, db: DatabaseDep) -> OrderPublic:
     """The order now: status, cancellation reason, and every status change with its cause."""
-    async with session.begin():
-        order = await repository.get_order(session, order_id)
+    async with db.unit_of_work(SqlUnitOfWork) as uow:
+        order = await service_layer.order_of(uow, order_id)
     if order is None:
         raise HTTPException(status_code=404, detail=f"order {order_id} not found")
     return OrderPublic.of(order)

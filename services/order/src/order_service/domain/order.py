@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from uuid import UUID
+
+import shop_contract
+from shop_contract import OrderCancelled, OrderConfirmed, OrderCreated
 
 from order_service.domain.catalogue import OrderLine
 from order_service.domain.money import CURRENCY, to_cents
@@ -23,6 +27,20 @@ class StatusChange:
     at: datetime
     event_type: str
     event_id: UUID
+
+
+class Answer(StrEnum):
+    """What one side's outcome meant to the order."""
+
+    NEW = "new"  # the side's first answer: recorded
+    REPEATED = "repeated"  # the same answer again (a redelivery): nothing to do
+    CONFLICTING = "conflicting"  # a different answer from a side that already answered
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    answer: Answer
+    change: StatusChange | None = None  # the status the order moved to, if it moved
 
 
 @dataclass
@@ -70,23 +88,24 @@ class Order:
 
     def record(
         self, outcome: Outcome, *, at: datetime, event_type: str, event_id: UUID
-    ) -> StatusChange | None:
+    ) -> Recorded:
         """Record one side's outcome, then move the order on if the saga can decide.
 
-        A side answers once: a later, different answer from the same side (a
-        producer bug, or a compensating flow) is ignored, so the first fact stands.
-        Outcomes arriving after the order is final are still recorded.
-        Returns the status change made, if any.
+        A side answers once: a later answer from the same side (a redelivery, a
+        producer bug) changes nothing, so the first fact stands. Outcomes
+        arriving after the order is final are still recorded.
         """
-        if self.outcome_of(outcome.side) is None:
-            if outcome.side is Side.INVENTORY:
-                self.inventory = outcome
-            else:
-                self.payment = outcome
-            self.updated_at = at
+        earlier = self.outcome_of(outcome.side)
+        if earlier is not None:
+            return Recorded(Answer.REPEATED if earlier == outcome else Answer.CONFLICTING)
+        if outcome.side is Side.INVENTORY:
+            self.inventory = outcome
+        else:
+            self.payment = outcome
+        self.updated_at = at
         decision = decide(self.status, self.inventory, self.payment)
         if decision is None:
-            return None
+            return Recorded(Answer.NEW)
         match decision:
             case Confirm():
                 self.status = OrderStatus.CONFIRMED
@@ -95,5 +114,44 @@ class Order:
                 self.reason = reason
         change = StatusChange(self.status, at, event_type, event_id)
         self.history.append(change)
-        self.updated_at = at
-        return change
+        return Recorded(Answer.NEW, change)
+
+    def created(self, *, payment_token: str) -> OrderCreated:
+        """The event announcing this order to inventory, payment and email."""
+        return OrderCreated(
+            order_id=self.id,
+            customer_id=self.customer_id,
+            email=self.email,
+            items=self._lines(),
+            total=self.total,
+            currency=self.currency,
+            payment_token=payment_token,
+        )
+
+    def outcome(self) -> OrderConfirmed | OrderCancelled:
+        """The event announcing how the order ended (it must be final)."""
+        if self.status is OrderStatus.CONFIRMED:
+            return OrderConfirmed(
+                order_id=self.id,
+                customer_id=self.customer_id,
+                email=self.email,
+                items=self._lines(),
+                total=self.total,
+                currency=self.currency,
+            )
+        if self.status is OrderStatus.CANCELLED and self.reason is not None:
+            return OrderCancelled(
+                order_id=self.id,
+                customer_id=self.customer_id,
+                email=self.email,
+                reason=self.reason,
+            )
+        raise ValueError(f"order {self.id} is {self.status}: it has no outcome yet")
+
+    def _lines(self) -> tuple[shop_contract.OrderLine, ...]:
+        return tuple(
+            shop_contract.OrderLine(
+                sku=line.sku, quantity=line.quantity, unit_price=line.unit_price
+            )
+            for line in self.lines
+        )

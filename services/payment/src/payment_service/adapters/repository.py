@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import Row, bindparam, func, select
@@ -27,7 +28,18 @@ _SAVE = (
 )
 
 
-class PaymentRepository:
+class PaymentRepository(Protocol):
+    async def open(self, placeholder: Payment) -> tuple[Payment, bool]:
+        """The order's payment, locked for this transaction; ``placeholder`` if it had
+        none (then ``True``: it was just created)."""
+
+    async def save(self, payment: Payment) -> None:
+        """Write the status change of a payment locked by ``open``."""
+
+    async def get(self, order_id: UUID) -> Payment | None: ...
+
+
+class SqlPaymentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException
-from service_kit import SessionDep
+from service_kit import DatabaseDep
 
-from payment_service.adapters.repository import PaymentRepository
+from payment_service import service_layer
 from payment_service.api.schemas import PaymentPublic
+from payment_service.unit_of_work import SqlUnitOfWork
 
 router = APIRouter(prefix="/payments", tags=["payments"])
 
@@ -20,9 +21,9 @@ router = APIRouter(prefix="/payments", tags=["payments"])
     response_model_exclude_none=True,
     responses={404: {"description": "No payment for this order (yet)."}},
 )
-async def get_payment(order_id: UUID, session: SessionDep) -> PaymentPublic:
-    payment = await PaymentRepository(session).get(order_id)
-    # A tombstone is bookkeeping, not a payment: to a caller it does not exist.
-    if payment is None or not payment.is_public:
+async def get_payment(order_id: UUID, db: DatabaseDep) -> PaymentPublic:
+    async with db.unit_of_work(SqlUnitOfWork) as uow:
+        payment = await service_layer.payment_of(uow, order_id)
+    if payment is None:
         raise HTTPException(status_code=404, detail=f"no payment for order {order_id}")
     return PaymentPublic.from_payment(payment)

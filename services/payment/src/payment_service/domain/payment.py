@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
 
-from events import PaymentAuthorized, PaymentDeclined, PaymentVoided
+from shop_contract import PaymentAuthorized, PaymentDeclined, PaymentVoided
 
 
 class PaymentStatus(StrEnum):

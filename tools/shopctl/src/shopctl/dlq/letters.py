@@ -20,17 +20,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from events import SHOP_SERVICES
+from events import Headers
+from shop_contract import SHOP
 
 from shopctl.errors import NotADeadLetterQueue
 
 DLQ_SUFFIX = ".dlq"
-RETRY_COUNT = "x-retry-count"
-DELIVERY_COUNT = "x-delivery-count"
-REPLAYED_AT = "x-replayed-at"
-REPLAY_COUNT = "x-replay-count"
 # Counters that belong to one trip through the service queue: a replay starts afresh.
-RESET_ON_REPLAY = frozenset({RETRY_COUNT, DELIVERY_COUNT})
+RESET_ON_REPLAY = frozenset({Headers.RETRY_COUNT, Headers.DELIVERY_COUNT})
 BROKER_DEAD_LETTER = "(broker)"
 
 
@@ -57,13 +54,13 @@ class IncomingMessage(Protocol):
 
 def shop_dead_letter_queues() -> list[str]:
     """Every DLQ the topology implies, in a stable order."""
-    return [spec.queue().dead_letter_queue for spec in SHOP_SERVICES.values() if spec.consumes]
+    return [SHOP.queue(spec.name).dead_letter_queue for spec in SHOP.consumers]
 
 
 def resolve_queue(name: str) -> str:
     """Let the operator say ``payment`` for ``payment.events.dlq``."""
-    if name in SHOP_SERVICES:
-        return SHOP_SERVICES[name].queue().dead_letter_queue
+    if name in {spec.name for spec in SHOP.consumers}:
+        return SHOP.queue(name).dead_letter_queue
     return name
 
 
@@ -109,60 +106,60 @@ class DeadLetter:
 
     @property
     def _death(self) -> Mapping[str, Any]:
-        deaths = self.headers.get("x-death")
+        deaths = self.headers.get(Headers.X_DEATH)
         if isinstance(deaths, list) and deaths and isinstance(deaths[0], Mapping):
             return deaths[0]
         return {}
 
     @property
     def reason(self) -> str:
-        reason = self.headers.get("x-dead-letter-reason") or self._death.get("reason")
+        reason = self.headers.get(Headers.DEAD_LETTER_REASON) or self._death.get("reason")
         return str(reason) if reason else "unknown"
 
     @property
     def exception(self) -> str:
-        exception = self.headers.get("x-exception")
+        exception = self.headers.get(Headers.EXCEPTION)
         return str(exception) if exception else BROKER_DEAD_LETTER
 
     @property
     def exception_message(self) -> str:
-        return str(self.headers.get("x-exception-message") or "")
+        return str(self.headers.get(Headers.EXCEPTION_MESSAGE) or "")
 
     @property
     def original_queue(self) -> str | None:
-        queue = self.headers.get("x-original-queue") or self._death.get("queue")
+        queue = self.headers.get(Headers.ORIGINAL_QUEUE) or self._death.get("queue")
         return str(queue) if queue else None
 
     @property
     def original_routing_key(self) -> str | None:
-        key = self.headers.get("x-original-routing-key")
+        key = self.headers.get(Headers.ORIGINAL_ROUTING_KEY)
         return str(key) if key else self.event_type
 
     @property
     def attempts(self) -> int | None:
-        return _int(self.headers.get("x-attempts"))
+        return _int(self.headers.get(Headers.ATTEMPTS))
 
     @property
     def retry_count(self) -> int:
-        return _int(self.headers.get(RETRY_COUNT)) or 0
+        return _int(self.headers.get(Headers.RETRY_COUNT)) or 0
 
     @property
     def last_error(self) -> str | None:
-        error = self.headers.get("x-last-error")
+        error = self.headers.get(Headers.LAST_ERROR)
         return str(error) if error else None
 
     @property
     def replay_count(self) -> int:
-        return _int(self.headers.get(REPLAY_COUNT)) or 0
+        return _int(self.headers.get(Headers.REPLAY_COUNT)) or 0
 
     @property
     def replayed_at(self) -> datetime | None:
-        return parse_time(self.headers.get(REPLAYED_AT))
+        return parse_time(self.headers.get(Headers.REPLAYED_AT))
 
     @property
     def failed_at(self) -> datetime | None:
         return (
-            parse_time(self.headers.get("x-failed-at"))
+            parse_time(self.headers.get(Headers.FAILED_AT))
             or parse_time(self._death.get("time"))
             or parse_time(self.timestamp)
         )
@@ -218,8 +215,8 @@ def group(letters: Iterable[DeadLetter]) -> list[Group]:
 def replay_headers(headers: Mapping[str, Any], *, replayed_at: datetime) -> dict[str, Any]:
     """Headers for a replayed copy: a fresh retry budget, and a note that it was replayed."""
     replayed = {k: v for k, v in headers.items() if k not in RESET_ON_REPLAY}
-    replayed[REPLAY_COUNT] = (_int(headers.get(REPLAY_COUNT)) or 0) + 1
-    replayed[REPLAYED_AT] = replayed_at.isoformat()
+    replayed[Headers.REPLAY_COUNT] = (_int(headers.get(Headers.REPLAY_COUNT)) or 0) + 1
+    replayed[Headers.REPLAYED_AT] = replayed_at.isoformat()
     return replayed
 
 

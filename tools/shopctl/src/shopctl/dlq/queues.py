@@ -11,7 +11,7 @@ land before the returned ones on a tail-requeueing queue), and, on a queue
 deeper than the limit, the taken part goes behind the rest.
 
 While held, messages are invisible to other readers. DLQs are classic queues
-(see ``events.topology``), which have no delivery limit, so peeking as often as
+(see ``events.Topology``), which have no delivery limit, so peeking as often as
 you like can never wear a dead letter out.
 
 Replaying publishes a copy to ``<queue>.dlx`` with routing key ``<queue>``
@@ -34,9 +34,9 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import ChannelInvalidStateError
 from aiormq.exceptions import ChannelNotFoundEntity
+from events import Headers
 
 from shopctl.dlq.letters import (
-    REPLAYED_AT,
     DeadLetter,
     QueueSummary,
     dead_letter_exchange,
@@ -137,7 +137,7 @@ async def replay(
             if message is None:
                 break
             headers = message.headers or {}
-            if headers.get(REPLAYED_AT) == stamp.isoformat():
+            if headers.get(Headers.REPLAYED_AT) == stamp.isoformat():
                 skipped.append(message)  # failed again already: not this run's business
                 continue
             taken += 1

@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from events import SHOP_SERVICES, ServiceSpec
-from events.topology import DEFAULT_EXCHANGE
+from events import ServiceSpec, Topology
+from shop_contract import SHOP
 
 NOTHING = "^$"
 EVERYTHING = ".*"
@@ -73,11 +73,6 @@ class ServiceDatabase:
 FULL_ACCESS = Permission(configure=EVERYTHING, write=EVERYTHING, read=EVERYTHING)
 
 
-def account_name(service: str, prefix: str = "") -> str:
-    """``shop_<svc>``: the broker user, database role and database of a service."""
-    return f"{prefix}shop_{service}"
-
-
 def password_env(service: str, kind: str) -> str:
     """``PAYMENT_AMQP_PASSWORD``, ``PAYMENT_DB_PASSWORD``."""
     return f"{re.sub(r'[^A-Z0-9]', '_', service.upper())}_{kind}_PASSWORD"
@@ -94,12 +89,13 @@ def exactly(names: Iterable[str]) -> str:
     return any_of(*(re.escape(name) for name in names))
 
 
-def own_resources(spec: ServiceSpec) -> str:
+def own_resources(spec: ServiceSpec, topology: Topology = SHOP) -> str:
     """Regex for the queues and DLX a service owns: ``<svc>.events`` and ``<svc>.events.*``."""
-    return rf"{re.escape(spec.queue().name)}(\..+)?"
+    return rf"{re.escape(topology.queue(spec.name).name)}(\..+)?"
 
 
-def broker_permission(spec: ServiceSpec, exchange: str = DEFAULT_EXCHANGE) -> Permission:
+def broker_permission(spec: ServiceSpec, topology: Topology = SHOP) -> Permission:
+    exchange = topology.exchange
     events = re.escape(exchange)
     if not spec.consumes:
         # A publish-only service declares the exchange and publishes to it; no queues.
@@ -108,7 +104,7 @@ def broker_permission(spec: ServiceSpec, exchange: str = DEFAULT_EXCHANGE) -> Pe
             write=any_of(events) if spec.publishes else NOTHING,
             read=NOTHING,
         )
-    own = own_resources(spec)
+    own = own_resources(spec, topology)
     return Permission(
         configure=any_of(events, own),  # declare: the exchange, own queues and DLX
         write=any_of(*([events] if spec.publishes else []), own),  # publish; bind own queues
@@ -116,42 +112,36 @@ def broker_permission(spec: ServiceSpec, exchange: str = DEFAULT_EXCHANGE) -> Pe
     )
 
 
-def topic_permission(spec: ServiceSpec, exchange: str = DEFAULT_EXCHANGE) -> TopicPermission:
+def topic_permission(spec: ServiceSpec, topology: Topology = SHOP) -> TopicPermission:
     """Publish only its own event types; bind only to the ones it consumes."""
     return TopicPermission(
-        exchange=exchange, write=exactly(spec.publishes), read=exactly(spec.consumes)
+        exchange=topology.exchange, write=exactly(spec.publishes), read=exactly(spec.consumes)
     )
 
 
-def broker_users(
-    services: Mapping[str, ServiceSpec] = SHOP_SERVICES,
-    *,
-    prefix: str = "",
-    exchange: str = DEFAULT_EXCHANGE,
-) -> list[BrokerUser]:
+def broker_users(topology: Topology = SHOP, *, prefix: str = "") -> list[BrokerUser]:
     return [
         BrokerUser(
-            name=account_name(spec.name, prefix),
+            name=topology.user_of(spec.name, prefix=prefix),
             service=spec.name,
             password_env=password_env(spec.name, "AMQP"),
-            permission=broker_permission(spec, exchange),
-            topic_permissions=(topic_permission(spec, exchange),),
+            permission=broker_permission(spec, topology),
+            topic_permissions=(topic_permission(spec, topology),),
         )
-        for spec in services.values()
+        for spec in topology.services
     ]
 
 
-def service_databases(
-    services: Mapping[str, ServiceSpec] = SHOP_SERVICES, *, prefix: str = ""
-) -> list[ServiceDatabase]:
+def service_databases(topology: Topology = SHOP, *, prefix: str = "") -> list[ServiceDatabase]:
+    # The database role and database share the service's broker user name.
     return [
         ServiceDatabase(
             service=spec.name,
-            role=account_name(spec.name, prefix),
-            database=account_name(spec.name, prefix),
+            role=topology.user_of(spec.name, prefix=prefix),
+            database=topology.user_of(spec.name, prefix=prefix),
             password_env=password_env(spec.name, "DB"),
         )
-        for spec in services.values()
+        for spec in topology.services
     ]
 
 

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
-from events.topology import DEFAULT_EXCHANGE, declare_exchange
+from events import declare_exchange
+from shop_contract import SHOP
 
 from shopctl.amqp import connected
 from shopctl.errors import Unreachable
@@ -42,7 +43,7 @@ async def tail(
     amqp_url: str,
     on_event: Callable[[TailEvent], None],
     *,
-    exchange: str = DEFAULT_EXCHANGE,
+    exchange: str = SHOP.exchange,
     order_id: str | None = None,
     count: int | None = None,
     timeout: float | None = None,

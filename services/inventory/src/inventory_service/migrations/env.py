@@ -1,4 +1,0 @@
-from inventory_service.adapters.tables import metadata
-from service_kit import run_env
-
-run_env(metadata)

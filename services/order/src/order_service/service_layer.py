@@ -1,0 +1,123 @@
+"""The order service's use cases. Each runs in a unit of work its caller opened:
+a route per request (placing, reading), the consumer per delivery (the join)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import structlog
+from events import Envelope, PermanentError
+
+from order_service.adapters.metrics import order_entered
+from order_service.domain import idempotency
+from order_service.domain.catalogue import Product, RequestedLine, price_lines
+from order_service.domain.order import Answer, Order, StatusChange
+from order_service.domain.outcomes import Outcome
+from order_service.domain.status import OrderStatus
+from order_service.unit_of_work import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    customer_id: str
+    email: str
+    lines: Sequence[RequestedLine]
+    payment_token: str
+    request_hash: str
+    idempotency_key: str | None = None
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was first used with a different request."""
+
+
+async def place_order(uow: UnitOfWork, command: PlaceOrder) -> Order:
+    """Place the order with its ``order.created`` event, or return the one this
+    idempotency key already placed. Raises ``UnorderableLines`` (unknown or
+    repeated SKUs) and ``IdempotencyConflict``.
+
+    The key is claimed first, so a concurrent twin waits on it before any work.
+    """
+    order_id = uuid4()
+    key = command.idempotency_key
+    if key is not None and not await uow.idempotency_keys.claim(
+        key, command.request_hash, order_id
+    ):
+        # Used before, or by a twin request whose commit our claim waited for:
+        # either way its order is committed and visible to the next statement.
+        return await _placed_earlier(uow, key, command.request_hash)
+    prices = await uow.catalogue.prices_of(line.sku for line in command.lines)
+    order = Order.place(
+        id=order_id,
+        customer_id=command.customer_id,
+        email=command.email,
+        lines=price_lines(command.lines, prices),
+        at=datetime.now(UTC),
+    )
+    created = uow.emit(order.created(payment_token=command.payment_token))
+    order.history.append(_entered(OrderStatus.PENDING, order.created_at, created))
+    await uow.orders.add(order)
+    uow.after_commit(order_entered(OrderStatus.PENDING))
+    with structlog.contextvars.bound_contextvars(correlation_id=str(order.id)):
+        log.info("order.placed", total=str(order.total), lines=len(order.lines))
+    return order
+
+
+async def record_outcome(uow: UnitOfWork, order_id: UUID, outcome: Outcome) -> None:
+    """The saga's join: one side's answer, in any order, any number of times.
+
+    Runs for a delivery: the event that brought the answer is the history's cause.
+    """
+    cause = uow.caused_by
+    if cause is None:
+        raise ValueError("an outcome is recorded while handling the event that brought it")
+    order = await uow.orders.get(order_id, lock=True)
+    if order is None:
+        # Orders are published only after they commit, so this never will exist.
+        raise PermanentError(f"no order {order_id}")
+    recorded = order.record(outcome, at=datetime.now(UTC), event_type=cause.type, event_id=cause.id)
+    if recorded.answer is not Answer.NEW:
+        level = log.warning if recorded.answer is Answer.CONFLICTING else log.info
+        level(f"saga.outcome_{recorded.answer}", side=outcome.side.value)
+        return
+    await uow.orders.save_progress(order, recorded.change)
+    if recorded.change is None:
+        log.info("saga.outcome_recorded", side=outcome.side.value, status=order.status.value)
+        return
+    uow.emit(order.outcome())
+    uow.after_commit(order_entered(order.status))
+    log.info(f"order.{order.status.lower()}", reason=order.reason, total=str(order.total))
+
+
+async def order_of(uow: UnitOfWork, order_id: UUID) -> Order | None:
+    return await uow.orders.get(order_id)
+
+
+async def catalogue(uow: UnitOfWork) -> list[Product]:
+    return await uow.catalogue.products()
+
+
+def _entered(status: OrderStatus, at: datetime, cause: Envelope) -> StatusChange:
+    return StatusChange(status, at, cause.type, cause.id)
+
+
+async def _placed_earlier(uow: UnitOfWork, key: str, request_hash: str) -> Order:
+    record = await uow.idempotency_keys.find(key)
+    if record is None:  # pragma: no cover - a claimed key is never deleted
+        raise RuntimeError(f"idempotency key {key!r} conflicted but cannot be found")
+    with structlog.contextvars.bound_contextvars(correlation_id=str(record.order_id)):
+        if not idempotency.same_request(record.request_hash, request_hash):
+            log.info("order.idempotency_conflict")
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used with a different request body"
+            )
+        order = await uow.orders.get(record.order_id)
+        if order is None:  # pragma: no cover - the key's foreign key guarantees it
+            raise RuntimeError(f"idempotency key {key!r} names a missing order")
+        log.info("order.replayed")
+        return order
