@@ -7,6 +7,7 @@ from service_kit.definition import EventHandler, ServiceDefinition
 from service_kit.migrations import upgrade_head
 from service_kit.runtime import Runtime
 from service_kit.settings import Role, ServiceSettings
+from service_kit.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 __all__ = [
     "Database",
@@ -16,6 +17,8 @@ __all__ = [
     "Runtime",
     "ServiceDefinition",
     "ServiceSettings",
+    "SqlUnitOfWork",
+    "UnitOfWork",
     "create_app",
     "dependency",
     "main",

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
-from events import Envelope, Event, Transaction
+import service_kit
+from events import Transaction
 
 from email_service.adapters.repository import EmailRepository, SqlEmailRepository
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(service_kit.UnitOfWork, Protocol):
     emails: EmailRepository
 
-    def emit(self, event: Event) -> Envelope:
-        """Stage ``event``: it is published if and only if the transaction commits."""
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once the transaction has committed."""
-
-
-class SqlUnitOfWork:
+class SqlUnitOfWork(service_kit.SqlUnitOfWork):
     def __init__(self, tx: Transaction) -> None:
+        super().__init__(tx)
         self.emails: EmailRepository = SqlEmailRepository(tx.session)
-        self.emit = tx.emit
-        self.after_commit = tx.after_commit

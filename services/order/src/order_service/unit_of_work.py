@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
-from events import Envelope, Event, Transaction
+import service_kit
+from events import Transaction
 
 from order_service.adapters.repository import (
     Catalogue,
@@ -17,25 +17,15 @@ from order_service.adapters.repository import (
 )
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(service_kit.UnitOfWork, Protocol):
     catalogue: Catalogue
     orders: OrderRepository
     idempotency_keys: IdempotencyKeys
-    # The event being handled, when a delivery opened this unit of work.
-    caused_by: Envelope | None
-
-    def emit(self, event: Event) -> Envelope:
-        """Stage ``event``: it is published if and only if the transaction commits."""
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once the transaction has committed."""
 
 
-class SqlUnitOfWork:
+class SqlUnitOfWork(service_kit.SqlUnitOfWork):
     def __init__(self, tx: Transaction) -> None:
+        super().__init__(tx)
         self.catalogue: Catalogue = SqlCatalogue(tx.session)
         self.orders: OrderRepository = SqlOrderRepository(tx.session)
         self.idempotency_keys: IdempotencyKeys = SqlIdempotencyKeys(tx.session)
-        self.caused_by = tx.caused_by
-        self.emit = tx.emit
-        self.after_commit = tx.after_commit

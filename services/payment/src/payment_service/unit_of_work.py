@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
-from events import Envelope, Event, Transaction
+import service_kit
+from events import Transaction
 
 from payment_service.adapters.repository import PaymentRepository, SqlPaymentRepository
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(service_kit.UnitOfWork, Protocol):
     payments: PaymentRepository
 
-    def emit(self, event: Event) -> Envelope:
-        """Stage ``event``: it is published if and only if the transaction commits."""
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once the transaction has committed."""
-
-
-class SqlUnitOfWork:
+class SqlUnitOfWork(service_kit.SqlUnitOfWork):
     def __init__(self, tx: Transaction) -> None:
+        super().__init__(tx)
         self.payments: PaymentRepository = SqlPaymentRepository(tx.session)
-        self.emit = tx.emit
-        self.after_commit = tx.after_commit
