@@ -1,9 +1,17 @@
-# syntax=docker/dockerfile:1
-#
 # One image per workspace package:
 #   docker build --build-arg PACKAGE=order-service --build-arg PORT=8000 -t shop/order-service:dev .
 #   docker build --build-arg PACKAGE=shopctl --target tool -t shop/shopctl:dev .
 # PACKAGE: order-service | inventory-service | payment-service | email-service | shopctl
+#
+# Behind a TLS-intercepting proxy, give the build a CA bundle that trusts it (the
+# system's roots plus the proxy's) as a BuildKit secret; it is mounted only while
+# uv is installed and dependencies are downloaded, never stored in a layer:
+#   docker build --secret id=build_ca,src=/etc/ssl/certs/ca-certificates.crt ...
+# (docker compose passes SHOP_BUILD_CA_BUNDLE the same way). Without the secret the
+# image's own CA certificates are used.
+#
+# No `# syntax=` line: the Dockerfile frontend built into BuildKit is used, so the
+# build needs no image besides the base one.
 #
 # Builder and runtime share one base image so the venv's interpreter path
 # (/usr/local/bin/python3.11) is identical in both.
@@ -20,9 +28,14 @@ RUN mkdir /out \
     && cp uv.lock /out/
 
 FROM python-base AS builder
+# Same uv release that wrote uv.lock, from PyPI (the registry the dependencies come
+# from anyway), before ARG PACKAGE so all five builds share this layer.
+RUN --mount=type=secret,id=build_ca \
+    if [ -s /run/secrets/build_ca ]; then export PIP_CERT=/run/secrets/build_ca; fi \
+    && pip install --no-cache-dir --root-user-action=ignore --disable-pip-version-check \
+       "uv==0.13.9" \
+    && uv --version
 ARG PACKAGE
-# Same uv release that wrote uv.lock.
-COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
@@ -32,8 +45,11 @@ WORKDIR /src
 RUN test -n "${PACKAGE}" || { echo 'build with --build-arg PACKAGE=<package>' >&2; exit 1; }
 
 COPY --from=manifests /out/ ./
+# uv reads extra roots from SSL_CERT_FILE; the variable lives only in this RUN.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-workspace --package "${PACKAGE}"
+    --mount=type=secret,id=build_ca \
+    if [ -s /run/secrets/build_ca ]; then export SSL_CERT_FILE=/run/secrets/build_ca; fi \
+    && uv sync --frozen --no-dev --no-install-workspace --package "${PACKAGE}"
 
 COPY libs ./libs
 COPY services ./services
@@ -41,7 +57,9 @@ COPY tools ./tools
 # --no-editable installs the workspace packages into the venv as wheels, so
 # the runtime image needs no source tree.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable --package "${PACKAGE}" \
+    --mount=type=secret,id=build_ca \
+    if [ -s /run/secrets/build_ca ]; then export SSL_CERT_FILE=/run/secrets/build_ca; fi \
+    && uv sync --frozen --no-dev --no-editable --package "${PACKAGE}" \
     && test -x "/app/.venv/bin/${PACKAGE}"
 
 FROM python-base AS runtime

@@ -33,6 +33,30 @@ from tests.deploy.helpers import (
 pytestmark = pytest.mark.deploy
 
 SCHEMA = Path(__file__).with_name("compose-spec.json")
+# The vendored schema revision predates `build.secrets` (BuildKit secrets for a build,
+# in the Compose Specification's build section since 2022). The file stays as it was
+# vendored; the loaded schema gets that one property, defined as the specification
+# defines it: secret names, or {source, target, uid, gid, mode}.
+BUILD_SECRETS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "oneOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "properties": {
+                    "source": {"type": "string"},
+                    "target": {"type": "string"},
+                    "uid": {"type": "string"},
+                    "gid": {"type": "string"},
+                    "mode": {"type": "number"},
+                },
+                "additionalProperties": False,
+                "patternProperties": {"^x-": {}},
+            },
+        ]
+    },
+}
 INFRA = ("rabbitmq", "postgres", "mailpit")
 ONESHOTS = ("setup", *(f"{s}-migrate" for s in SERVICES))
 LONG_RUNNING = (*INFRA, *SERVICES)
@@ -96,6 +120,17 @@ def _env(service: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in env.items()}
 
 
+def compose_schema() -> dict[str, Any]:
+    schema = json.loads(SCHEMA.read_text())
+    build = schema["definitions"]["service"]["properties"]["build"]
+    (build_object,) = [alt for alt in build["oneOf"] if alt.get("type") == "object"]
+    assert "secrets" not in build_object["properties"], (
+        "the vendored schema knows build.secrets now"
+    )
+    build_object["properties"]["secrets"] = BUILD_SECRETS_SCHEMA
+    return dict(schema)
+
+
 @pytest.fixture(scope="module")
 def dev_env() -> dict[str, str]:
     return parse_env_file(ENV_EXAMPLE)
@@ -110,8 +145,7 @@ def compose(dev_env: dict[str, str]) -> dict[str, Any]:
 def test_compose_config_is_valid_with_env_example(compose: dict[str, Any]) -> None:
     import jsonschema
 
-    schema = json.loads(SCHEMA.read_text())
-    validator = jsonschema.Draft201909Validator(schema)
+    validator = jsonschema.Draft201909Validator(compose_schema())
     errors = [
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
         for e in validator.iter_errors(compose)
@@ -148,7 +182,10 @@ def test_schema_validation_rejects_a_broken_file(compose: dict[str, Any]) -> Non
 
     broken = json.loads(json.dumps(compose))
     broken["services"]["order"]["helthcheck"] = broken["services"]["order"].pop("healthcheck")
-    validator = jsonschema.Draft201909Validator(json.loads(SCHEMA.read_text()))
+    validator = jsonschema.Draft201909Validator(compose_schema())
+    assert list(validator.iter_errors(broken))
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["order"]["build"]["secrets"] = [{"source": "build_ca", "mdoe": 0o400}]
     assert list(validator.iter_errors(broken))
 
 
@@ -288,3 +325,37 @@ def test_compose_file_uses_anchors() -> None:
     )
     assert "<<: *" in text
     yaml.safe_load(text)  # anchors resolve
+
+
+@pytest.mark.timeout(30)
+def test_builds_get_the_ca_bundle_as_a_build_secret(compose: dict[str, Any]) -> None:
+    """Extra CA certificates (a TLS-intercepting proxy) reach every build as the
+    BuildKit secret the Dockerfile mounts; the file comes from SHOP_BUILD_CA_BUNDLE."""
+    built = {name: s for name, s in compose["services"].items() if "build" in s}
+    assert built
+    for name, service in built.items():
+        assert service["build"].get("secrets") == ["build_ca"], name
+    raw = load_compose_raw()
+    secret = raw["secrets"]["build_ca"]
+    assert re.fullmatch(r"\$\{SHOP_BUILD_CA_BUNDLE:-/\S+\}", secret["file"]), secret
+    assert set(secret) == {"file"}
+    # No service receives it at run time.
+    for name, service in compose["services"].items():
+        assert "secrets" not in service, name
+
+
+@pytest.mark.timeout(30)
+def test_every_published_port_can_be_moved() -> None:
+    """Each published host port comes from a variable whose default is today's port, so
+    a second stack (make test-compose) never clashes with the host's servers or `make run`."""
+    raw = load_compose_raw()
+    published = 0
+    for name, service in raw["services"].items():
+        for port in service.get("ports", []):
+            match = re.fullmatch(
+                r"\$\{SHOP_BIND_ADDRESS:-127\.0\.0\.1\}:\$\{[A-Z_]+_PORT:-(\d+)\}:(\d+)", port
+            )
+            assert match, f"{name}: publish {port!r} as ${{SHOP_BIND_ADDRESS..}}:${{X_PORT:-N}}:N"
+            assert match.group(1) == match.group(2), port
+            published += 1
+    assert published >= 6
