@@ -5,7 +5,7 @@ UV ?= uv
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help install setup run mail-sink lint format test test-unit test-integration test-e2e \
-	test-deploy test-faults bench
+	test-deploy test-faults test-cluster bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,11 @@ test-deploy: deploy-check ## Offline checks of Dockerfile, compose and Kubernete
 
 test-faults: ## Fault injection against the real processes, broker and database
 	$(PYTEST) tests/faults
+
+test-cluster: ## Three-node RabbitMQ cluster on this machine: kill -9, stop_app, traffic blocked
+	@command -v iptables >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq iptables >/dev/null; }
+	$(PYTEST) tests/cluster
 
 bench: ## Benchmark the running stack on this machine (figures, not assertions)
 	$(UV) run --frozen --group bench python -m bench $(BENCH_ARGS)
