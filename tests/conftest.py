@@ -14,6 +14,8 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support.accounts import ShopBroker, shop_broker_users
+
 ADMIN_DSN = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -43,6 +45,37 @@ async def vhost_url() -> AsyncIterator[str]:
         (await api.put(f"/permissions/{name}/{user}", json=permissions)).raise_for_status()
         yield f"{AMQP_URL.rstrip('/')}/{name}"
         await api.delete(f"/vhosts/{name}")
+
+
+BrokerUser = Callable[[str], Awaitable[str]]
+
+
+@pytest.fixture
+async def broker_user(vhost_url: str) -> AsyncIterator[BrokerUser]:
+    """Factory: ``await broker_user("t1_greeter")`` → an AMQP URL on this test's vhost,
+    logged in as that (new) user, with full access to the vhost. Removed afterwards."""
+    created: list[str] = []
+    vhost = httpx.URL(vhost_url).path.lstrip("/")
+    async with httpx.AsyncClient(base_url=RABBITMQ_API, timeout=10) as api:
+
+        async def create(name: str) -> str:
+            user = {"password": name, "tags": ""}
+            (await api.put(f"/users/{name}", json=user)).raise_for_status()
+            created.append(name)
+            permissions = {"configure": ".*", "write": ".*", "read": ".*"}
+            (await api.put(f"/permissions/{vhost}/{name}", json=permissions)).raise_for_status()
+            return f"amqp://{name}:{name}@{httpx.URL(vhost_url).host}:5672/{vhost}"
+
+        yield create
+        for name in created:
+            await api.delete(f"/users/{name}")
+
+
+@pytest.fixture
+async def shop_broker(vhost_url: str, unique: str) -> AsyncIterator[ShopBroker]:
+    """The four services' own broker users (least privilege) on this test's vhost."""
+    async with shop_broker_users(vhost_url, RABBITMQ_API, f"t{unique}_") as broker:
+        yield broker
 
 
 def dsn_for(database: str) -> str:
@@ -78,7 +111,7 @@ async def new_database() -> AsyncIterator[NewDatabase]:
         await admin.close()
 
 
-TIERS = ("unit", "integration", "e2e", "faults", "deploy")
+TIERS = ("unit", "integration", "e2e", "faults", "deploy", "cluster")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

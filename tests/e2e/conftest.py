@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NewDatabase
+from tests.support.accounts import ShopBroker
 from tests.support.system import SERVICES, ExternalSystem, System, running_system
 
 # E2E_TARGET=external runs the scenarios against a system already running
@@ -24,11 +25,14 @@ else:
 
     @pytest.fixture
     async def system(
-        vhost_url: str, new_database: NewDatabase, tmp_path: Path, request: pytest.FixtureRequest
+        shop_broker: ShopBroker,
+        new_database: NewDatabase,
+        tmp_path: Path,
+        request: pytest.FixtureRequest,
     ) -> AsyncIterator[System]:
         databases = {name: await new_database(name) for name in SERVICES}
         async with running_system(
-            amqp_url=vhost_url, databases=databases, workdir=tmp_path
+            broker=shop_broker, databases=databases, workdir=tmp_path
         ) as running:
             yield running
             if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:

@@ -177,14 +177,13 @@ async def publish_raw(
     message_id: str,
     type_: str | None = None,
     headers: dict[str, Any] | None = None,
+    user_id: str | None = None,
 ) -> None:
     """Publish one message to ``events`` exactly as given (confirmed, mandatory)."""
     connection = await aio_pika.connect(amqp_url, timeout=10)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(
-            "events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        exchange = await channel.get_exchange("events", ensure=False)
         await exchange.publish(
             aio_pika.Message(
                 body=body,
@@ -194,6 +193,7 @@ async def publish_raw(
                 correlation_id=message_id,
                 type=type_ or routing_key,
                 headers=headers or {},
+                user_id=user_id,
             ),
             routing_key,
             mandatory=True,

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import NewDatabase
 from tests.faults.measured import LINES
+from tests.support.accounts import ShopBroker
 from tests.support.system import SERVICES, System, running_system
 
 StartSystem = Callable[..., AbstractAsyncContextManager[System]]
@@ -24,24 +25,26 @@ async def databases(new_database: NewDatabase) -> dict[str, str]:
 
 @pytest.fixture
 def start_system(
-    vhost_url: str,
+    shop_broker: ShopBroker,
     databases: dict[str, str],
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> StartSystem:
-    """``async with start_system(amqp_url=..., extra_env=...) as system``.
+    """``async with start_system(via=..., extra_env=...) as system``.
 
     A factory rather than a plain fixture: some scenarios point the services at
-    a proxy instead of the broker, or tune their settings. On failure the tail of
-    every service's log is printed (full logs stay in the test's tmp_path).
+    a proxy (``via`` its host:port) instead of the broker, or tune their settings.
+    On failure the tail of every service's log is printed (full logs stay in the
+    test's tmp_path).
     """
 
     @asynccontextmanager
     async def start(
-        *, amqp_url: str | None = None, extra_env: dict[str, str] | None = None
+        *, via: str | None = None, extra_env: dict[str, str] | None = None
     ) -> AsyncIterator[System]:
         async with running_system(
-            amqp_url=amqp_url or vhost_url,
+            broker=shop_broker,
+            via=via,
             databases=databases,
             workdir=tmp_path,
             extra_env=extra_env,

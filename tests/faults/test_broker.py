@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -85,11 +85,8 @@ async def test_broker_blackholed_then_reachable_again(
 ) -> None:
     target = urlsplit(vhost_url)
     async with blackhole_proxy(target.hostname or "127.0.0.1", target.port or 5672) as proxy:
-        credentials = f"{target.username}:{target.password}@" if target.username else ""
-        via_proxy = urlunsplit(
-            (target.scheme, f"{credentials}127.0.0.1:{proxy.port}", target.path, "", "")
-        )
-        async with start_system(amqp_url=via_proxy, extra_env={"AMQP_HEARTBEAT": "2"}) as system:
+        via_proxy = f"127.0.0.1:{proxy.port}"
+        async with start_system(via=via_proxy, extra_env={"AMQP_HEARTBEAT": "2"}) as system:
             sc = await Scenario.begin(
                 "broker black-holed", system, databases, vhost_url, orders=50, rate=8
             )

@@ -14,6 +14,7 @@ from shop_contract import SHOP
 from tests.faults.broker import peek_dead_letters, publish_raw, queue_depths
 from tests.faults.conftest import StartSystem
 from tests.faults.scenario import Scenario, metric
+from tests.support.accounts import ShopBroker
 from tests.support.apps import wait_until
 from tests.support.tap import Tap, event_tap
 
@@ -24,20 +25,27 @@ CONSUMERS_OF_ORDER_CREATED = sorted(
 
 @pytest.mark.timeout(150)
 async def test_poison_messages_go_to_the_dead_letter_queues_at_once(
-    start_system: StartSystem, databases: dict[str, str], vhost_url: str
+    start_system: StartSystem, databases: dict[str, str], vhost_url: str, shop_broker: ShopBroker
 ) -> None:
     async with start_system() as system:
         sc = await Scenario.begin("poison messages", system, databases, vhost_url, orders=40)
         sc.load.start()
         await sc.load.wait_accepted(10)
 
+        # From the order service's own user: believed, but unreadable.
         unparseable = str(uuid.uuid4())
-        unknown = str(uuid.uuid4())
+        # A relabelled event: the key says order.created, type and body another.
+        forged = str(uuid.uuid4())
+        as_order = shop_broker.url("order")
         await publish_raw(
-            vhost_url, routing_key="order.created", body=b'{"id": "not json', message_id=unparseable
+            as_order,
+            routing_key="order.created",
+            body=b'{"id": "not json',
+            message_id=unparseable,
+            user_id=shop_broker.user("order"),
         )
         envelope = {
-            "id": unknown,
+            "id": forged,
             "type": "order.exploded",
             "version": 1,
             "occurred_at": datetime.now(UTC).isoformat(),
@@ -45,11 +53,12 @@ async def test_poison_messages_go_to_the_dead_letter_queues_at_once(
             "data": {"order_id": str(uuid.uuid4())},
         }
         await publish_raw(
-            vhost_url,
+            as_order,
             routing_key="order.created",
             body=json.dumps(envelope).encode(),
-            message_id=unknown,
+            message_id=forged,
             type_="order.exploded",
+            user_id=shop_broker.user("order"),
         )
         published = time.monotonic()
         dlqs = [f"{q}.dlq" for q in CONSUMERS_OF_ORDER_CREATED]
@@ -66,11 +75,12 @@ async def test_poison_messages_go_to_the_dead_letter_queues_at_once(
             letters = {
                 m["message_id"]: m["headers"] for m in await peek_dead_letters(vhost_url, dlq)
             }
-            assert set(letters) == {unparseable, unknown}, (dlq, letters)
+            assert set(letters) == {unparseable, forged}, (dlq, letters)
             assert letters[unparseable]["x-exception"] == "MalformedMessage"
-            assert letters[unknown]["x-exception"] == "UnknownEventType"
+            assert letters[unparseable]["x-dead-letter-reason"] == "permanent-error"
+            assert letters[forged]["x-exception"] == "ForgedMessage"
+            assert letters[forged]["x-dead-letter-reason"] == "forged"
             for headers in letters.values():
-                assert headers["x-dead-letter-reason"] == "permanent-error", headers
                 assert headers["x-original-queue"] == dlq.removesuffix(".dlq"), headers
                 assert headers["x-original-routing-key"] == "order.created", headers
                 assert headers["x-attempts"] == 1, headers
@@ -126,9 +136,9 @@ class Duplicator:
 
 @pytest.mark.timeout(150)
 async def test_every_event_duplicated_changes_nothing(
-    start_system: StartSystem, databases: dict[str, str], vhost_url: str
+    start_system: StartSystem, databases: dict[str, str], vhost_url: str, shop_broker: ShopBroker
 ) -> None:
-    async with start_system() as system, event_tap(vhost_url) as tap:
+    async with start_system() as system, event_tap(system.amqp_url) as tap:
         sc = await Scenario.begin("every event duplicated", system, databases, vhost_url)
         duplicator = Duplicator(tap)
         duplicator.start()

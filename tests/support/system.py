@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 from aiosmtpd.controller import Controller
 
+from tests.support.accounts import ShopBroker
 from tests.support.apps import wait_until
 
 SERVICES = ("order", "inventory", "payment", "email")
@@ -160,22 +161,28 @@ class ExternalSystem:
 @asynccontextmanager
 async def running_system(
     *,
-    amqp_url: str,
+    broker: ShopBroker,
     databases: dict[str, str],
     workdir: Path,
     extra_env: dict[str, str] | None = None,
+    via: str | None = None,
 ) -> AsyncIterator[System]:
+    """Each service logs in as its own broker user (``via`` a proxy's host:port, if
+    given); ``System.amqp_url`` is the operator's, as ``shopctl`` uses it."""
     smtp = SmtpSink()
     smtp.start()
     base_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "AMQP_", "PORT"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "AMQP_", "PORT", "BROKER_USER_PREFIX"))
     }
     services = {}
     for name in SERVICES:
         port = free_port()
         env = {
             **base_env,
-            "AMQP_URL": amqp_url,
+            "AMQP_URL": broker.url(name, via=via),
+            "BROKER_USER_PREFIX": broker.prefix,
             "DATABASE_URL": databases[name],
             "PORT": str(port),
             "SMTP_HOST": "127.0.0.1",
@@ -187,7 +194,7 @@ async def running_system(
             **(extra_env or {}),
         }
         services[name] = ServiceProcess(name, port, env, workdir / f"{name}.log")
-    system = System(services, smtp, amqp_url)
+    system = System(services, smtp, broker.url("operator"))
     try:
         await system.start()
         yield system

@@ -33,7 +33,8 @@ class Tap:
         await wait_until(seen, timeout=timeout)
 
     async def republish(self, message: AbstractIncomingMessage) -> None:
-        """Publish an exact copy: same body, same message id, same headers."""
+        """Publish an exact copy: same body, message id, headers and publisher. The
+        tap's user must be the operator, whose impersonator tag lets it keep ``user_id``."""
         copy = aio_pika.Message(
             body=message.body,
             headers=dict(message.headers or {}),
@@ -43,6 +44,7 @@ class Tap:
             correlation_id=message.correlation_id,
             type=message.type,
             timestamp=message.timestamp,
+            user_id=message.user_id,
         )
         await self.exchange.publish(copy, message.routing_key or "", mandatory=True)
 

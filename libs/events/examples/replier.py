@@ -48,8 +48,9 @@ async def on_greeted(event: Greeted, tx: Transaction) -> None:
 
 @asynccontextmanager
 async def replier(
-    amqp_url: str, sessions: async_sessionmaker[AsyncSession], dsn: str
+    amqp_url: str, sessions: async_sessionmaker[AsyncSession], dsn: str, *, prefix: str = ""
 ) -> AsyncIterator[None]:
+    # amqp_url logs in as the replier's broker user: <prefix>replier.
     broker = Broker(amqp_url, name="replier")
     relay = OutboxRelay(sessions=sessions, publisher=AmqpPublisher(broker), listen_dsn=dsn)
     consumer = EventConsumer(
@@ -58,6 +59,7 @@ async def replier(
         sessions=sessions,
         handlers={Greeted: on_greeted},
         registry=EventRegistry([Greeted, Replied]),
+        publishers=TOPOLOGY.publishers(prefix=prefix),  # believe greetings from greeter only
     )
     await broker.start()
     await relay.start()

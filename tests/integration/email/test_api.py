@@ -12,7 +12,7 @@ from email_service.adapters.tables import emails
 from email_service.dependencies import Dependencies
 from email_service.service import SERVICE
 from email_service.settings import Settings
-from events import Envelope, Event, message_for
+from events import Envelope
 from fastapi import FastAPI
 from shop_contract.testing import order_cancelled, order_created
 from sqlalchemy import text
@@ -20,16 +20,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import NewDatabase
 from tests.integration.email.support import SCRIPT, SmtpSink
+from tests.support.accounts import ShopBroker, publish_as_owner
 from tests.support.apps import running_app, wait_until
 
 App = tuple[FastAPI, httpx.AsyncClient]
 
 
 @pytest.fixture
-async def settings(new_database: NewDatabase, vhost_url: str, sink: SmtpSink) -> Settings:
+async def settings(new_database: NewDatabase, shop_broker: ShopBroker, sink: SmtpSink) -> Settings:
     return SERVICE.settings(
         database_url=await new_database("email"),
-        amqp_url=vhost_url,
+        amqp_url=shop_broker.url("email"),
+        broker_user_prefix=shop_broker.prefix,
         migrate_on_start=False,
         smtp_host=sink.host,
         smtp_port=sink.port,
@@ -59,25 +61,13 @@ async def test_the_app_hands_its_handlers_an_smtp_sender_from_the_settings(
     )
 
 
-async def publish(amqp_url: str, *events: Event) -> None:
-    """Publish as another service's outbox relay would, to the ``events`` exchange."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(
-            "events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        for event in events:
-            await exchange.publish(message_for(Envelope.wrap(event)), event.TYPE, mandatory=True)
-
-
 async def test_order_created_on_the_broker_becomes_one_email_and_email_sent(
-    app: App, settings: Settings, sink: SmtpSink
+    app: App, shop_broker: ShopBroker, sink: SmtpSink
 ) -> None:
     _, client = app
     order_id = uuid.uuid4()
     # Someone listening for email.sent, so the relay's publish is routable.
-    connection = await aio_pika.connect(settings.amqp_url)
+    connection = await aio_pika.connect(shop_broker.vhost_url)
     async with connection:
         channel = await connection.channel()
         exchange = await channel.declare_exchange(
@@ -87,7 +77,7 @@ async def test_order_created_on_the_broker_becomes_one_email_and_email_sent(
         await listener.bind(exchange, "email.sent")
 
         # The same order announced twice (two event ids): still one email.
-        await publish(settings.amqp_url, order_created(order_id), order_created(order_id))
+        await publish_as_owner(shop_broker, order_created(order_id), order_created(order_id))
 
         async def shown() -> bool:
             response = await client.get("/emails", params={"order_id": str(order_id)})
@@ -128,18 +118,18 @@ async def test_order_created_on_the_broker_becomes_one_email_and_email_sent(
 
 
 async def test_emails_of_an_order_in_the_order_they_were_sent(
-    app: App, settings: Settings, sink: SmtpSink
+    app: App, shop_broker: ShopBroker, sink: SmtpSink
 ) -> None:
     _, client = app
     order_id = uuid.uuid4()
-    await publish(settings.amqp_url, order_created(order_id))
+    await publish_as_owner(shop_broker, order_created(order_id))
 
     async def count(n: int) -> bool:
         response = await client.get("/emails", params={"order_id": str(order_id)})
         return len(response.json()) == n
 
     await wait_until(lambda: count(1), timeout=15)
-    await publish(settings.amqp_url, order_cancelled(order_id, reason=SCRIPT))
+    await publish_as_owner(shop_broker, order_cancelled(order_id, reason=SCRIPT))
     await wait_until(lambda: count(2), timeout=15)
 
     listed = (await client.get("/emails", params={"order_id": str(order_id)})).json()
@@ -192,11 +182,11 @@ async def test_without_order_id_the_latest_100_newest_first(app: App, settings: 
 
 
 async def test_metrics_count_emails_sent_by_kind(
-    app: App, settings: Settings, sink: SmtpSink
+    app: App, shop_broker: ShopBroker, sink: SmtpSink
 ) -> None:
     _, client = app
     order_id = uuid.uuid4()
-    await publish(settings.amqp_url, order_cancelled(order_id))
+    await publish_as_owner(shop_broker, order_cancelled(order_id))
     await wait_until(lambda: _listed(client, order_id), timeout=15)
     metrics = (await client.get("/metrics")).text
     assert 'emails_sent_total{kind="cancelled"}' in metrics

@@ -13,7 +13,7 @@ import structlog
 from events import Broker, ConsumerQueue, EventConsumer, Transaction
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from tests.integration.events.support import REGISTRY, ThingHappened
+from tests.integration.events.support import PUBLISHERS, REGISTRY, ThingHappened, ThingLost
 
 
 async def main(amqp_url: str, dsn: str, service: str, exchange: str, grace: float) -> None:
@@ -27,14 +27,15 @@ async def main(amqp_url: str, dsn: str, service: str, exchange: str, grace: floa
 
     broker = Broker(amqp_url, name="sigterm-test")
     spec = ConsumerQueue(
-        service=service, bindings=frozenset({ThingHappened.TYPE}), exchange=exchange
+        service=service, bindings=frozenset({ThingHappened.TYPE, ThingLost.TYPE}), exchange=exchange
     )
     consumer = EventConsumer(
         broker=broker,
         queue=spec,
         sessions=sessions,
-        handlers={ThingHappened: never_finishes},
+        handlers={ThingHappened: never_finishes, ThingLost: never_finishes},
         registry=REGISTRY,
+        publishers=PUBLISHERS,
         shutdown_grace=grace,
     )
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

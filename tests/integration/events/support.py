@@ -48,7 +48,20 @@ class ThingHappened(Event):
     note: str = ""
 
 
-REGISTRY = EventRegistry([ThingHappened])
+class ThingLost(Event):
+    """Bound on the tests' queues too, but published by a user nobody logs in as: only a
+    forger (or a mislabelled message) can bring one."""
+
+    TYPE = "thing.lost"
+    CORRELATED_BY: ClassVar[str | None] = "thing_id"
+    thing_id: UUID
+    note: str = ""
+
+
+REGISTRY = EventRegistry([ThingHappened, ThingLost])
+# Who may publish what: the tests connect as guest; thing.lost belongs to nobody here.
+PUBLISHER = "guest"
+PUBLISHERS = {ThingHappened.TYPE: PUBLISHER, ThingLost.TYPE: "lost-and-found"}
 
 
 def thing_happened(thing_id: UUID | None = None, note: str = "") -> ThingHappened:
@@ -94,7 +107,7 @@ class Recorder:
     calls: list[float] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def __call__(self, event: ThingHappened, tx: Transaction) -> None:
+    async def __call__(self, event: ThingHappened | ThingLost, tx: Transaction) -> None:
         self.calls.append(asyncio.get_running_loop().time())
         self.started.set()
         if self.block is not None:
@@ -110,7 +123,7 @@ class Recorder:
 def queue_spec(unique: str, delays: tuple[float, ...] = (0.2, 0.4, 0.8)) -> ConsumerQueue:
     return ConsumerQueue(
         service=f"test-{unique}",
-        bindings=frozenset({ThingHappened.TYPE}),
+        bindings=frozenset({ThingHappened.TYPE, ThingLost.TYPE}),
         exchange=f"events-{unique}",
         retry_delays=delays,
     )
@@ -129,8 +142,9 @@ async def running_consumer(
         broker=broker,
         queue=spec,
         sessions=sessions,
-        handlers={ThingHappened: handler},
+        handlers={ThingHappened: handler, ThingLost: handler},
         registry=REGISTRY,
+        publishers=PUBLISHERS,
         **kwargs,  # type: ignore[arg-type]
     )
     await broker.start()

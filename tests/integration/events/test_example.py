@@ -11,7 +11,7 @@ import pytest
 from events import Envelope, create_messaging_tables, declare_exchange, message_for
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from tests.conftest import NewDatabase
+from tests.conftest import BrokerUser, NewDatabase
 from tests.support.apps import wait_until
 
 LIBRARY = Path(__file__).resolve().parents[3] / "libs" / "events"
@@ -40,11 +40,16 @@ async def database(
 
 
 async def test_the_example_service_replies_once_to_each_greeting(
-    vhost_url: str, database: tuple[str, async_sessionmaker[AsyncSession]]
+    broker_user: BrokerUser, unique: str, database: tuple[str, async_sessionmaker[AsyncSession]]
 ) -> None:
     dsn, sessions = database
-    connection = await aio_pika.connect(vhost_url)
-    async with connection, replier(vhost_url, sessions, dsn):
+    prefix = f"t{unique}_"
+    greeter, replier_url = (
+        await broker_user(f"{prefix}greeter"),
+        await broker_user(f"{prefix}replier"),
+    )
+    connection = await aio_pika.connect(greeter)
+    async with connection, replier(replier_url, sessions, dsn, prefix=prefix):
         channel = await connection.channel(publisher_confirms=True)
         exchange = await declare_exchange(channel, TOPOLOGY.exchange)
         replies = await channel.declare_queue(exclusive=True)
@@ -52,7 +57,8 @@ async def test_the_example_service_replies_once_to_each_greeting(
         await wait_until(lambda: _consuming(channel, TOPOLOGY.queue("replier").name))
         greeting = Envelope.wrap(Greeted(name="Ada"))
         for _ in range(2):  # the same greeting twice: one reply
-            await exchange.publish(message_for(greeting), greeting.type, mandatory=True)
+            message = message_for(greeting, user_id=f"{prefix}greeter")
+            await exchange.publish(message, greeting.type, mandatory=True)
 
         message = await _next(replies, timeout=10)
         reply = json.loads(message.body)

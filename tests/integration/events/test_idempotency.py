@@ -7,6 +7,7 @@ from events import AmqpPublisher, Envelope, message_for
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.events.support import (
+    PUBLISHER,
     Recorder,
     consumed,
     count_effects,
@@ -74,7 +75,10 @@ async def test_same_event_delivered_twice_concurrently_has_one_effect(
             exchange = await channel.get_exchange(spec.exchange)
             # Ten copies at once: several are in flight together on 8 workers.
             await asyncio.gather(
-                *(exchange.publish(message_for(envelope), envelope.type) for _ in range(10))
+                *(
+                    exchange.publish(message_for(envelope, user_id=PUBLISHER), envelope.type)
+                    for _ in range(10)
+                )
             )
         await wait_until(lambda: _consumed(spec, 10))
         assert await count_effects(sessions) == 1

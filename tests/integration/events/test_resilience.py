@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import RABBITMQ_API
 from tests.integration.events.support import (
+    PUBLISHER,
     Recorder,
     ThingHappened,
     consumed,
@@ -128,12 +129,12 @@ async def test_a_pooled_connection_killed_while_idle_costs_no_retry(
         # Straight to the broker, and waited for by metrics: a relay or a count
         # on this pool would meet the dead connection first and spare the consumer.
         envelope = Envelope.wrap(thing_happened())
-        await publisher.publish(envelope.type, message_for(envelope))
+        await publisher.publish(envelope.type, message_for(envelope, user_id=PUBLISHER))
         await wait_until(lambda: _settled(spec, 1))
         assert await terminate_connections(database) > 0, "the pool kept no connection"
 
         envelope = Envelope.wrap(thing_happened())
-        await publisher.publish(envelope.type, message_for(envelope))
+        await publisher.publish(envelope.type, message_for(envelope, user_id=PUBLISHER))
         await wait_until(lambda: _settled(spec, 2))
     assert (consumed(spec, "handled"), consumed(spec, "retried")) == (2, 0)
     assert await count_effects(sessions) == 2

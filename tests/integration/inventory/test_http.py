@@ -5,18 +5,24 @@ from collections.abc import AsyncIterator
 import aio_pika
 import httpx
 import pytest
-from events import Envelope, declare_exchange, message_for
+from events import declare_exchange
 from inventory_service.service import SERVICE
 from shop_contract.testing import line, order_created
 
 from tests.conftest import NewDatabase
+from tests.support.accounts import ShopBroker, publish_as_owner
 from tests.support.apps import running_app
 
 
 @pytest.fixture
-async def client(new_database: NewDatabase, vhost_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    new_database: NewDatabase, shop_broker: ShopBroker
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = SERVICE.settings(
-        database_url=await new_database("inventory"), amqp_url=vhost_url, migrate_on_start=False
+        database_url=await new_database("inventory"),
+        amqp_url=shop_broker.url("inventory"),
+        broker_user_prefix=shop_broker.prefix,
+        migrate_on_start=False,
     )
     async with running_app(SERVICE, settings) as (_, client):
         yield client
@@ -87,18 +93,17 @@ async def test_longest_allowed_sku_is_accepted(client: httpx.AsyncClient) -> Non
 
 
 async def test_order_created_on_the_broker_reserves_and_publishes(
-    client: httpx.AsyncClient, vhost_url: str
+    client: httpx.AsyncClient, shop_broker: ShopBroker
 ) -> None:
     order = order_created(items=[line("USB-C-HUB", 4)])
-    connection = await aio_pika.connect(vhost_url)
+    connection = await aio_pika.connect(shop_broker.vhost_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await declare_exchange(channel)
         outcomes = await channel.declare_queue(exclusive=True)
         await outcomes.bind(exchange, routing_key="inventory.*")
 
-        envelope = Envelope.wrap(order)
-        await exchange.publish(message_for(envelope), order.TYPE, mandatory=True)
+        [envelope] = await publish_as_owner(shop_broker, order)
 
         async with outcomes.iterator(timeout=15) as messages:
             message = await anext(messages)

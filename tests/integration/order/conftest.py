@@ -9,6 +9,7 @@ from order_service.settings import Settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import NewDatabase
+from tests.support.accounts import ShopBroker
 from tests.support.apps import migrate, running_app, sessions_on
 
 
@@ -18,8 +19,13 @@ async def order_dsn(new_database: NewDatabase) -> str:
 
 
 @pytest.fixture
-def settings(order_dsn: str, vhost_url: str) -> Settings:
-    return Settings(database_url=order_dsn, amqp_url=vhost_url, migrate_on_start=False)
+def settings(order_dsn: str, shop_broker: ShopBroker) -> Settings:
+    return Settings(
+        database_url=order_dsn,
+        amqp_url=shop_broker.url("order"),
+        broker_user_prefix=shop_broker.prefix,
+        migrate_on_start=False,
+    )
 
 
 @pytest.fixture

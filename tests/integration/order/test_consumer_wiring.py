@@ -6,31 +6,21 @@ import uuid
 
 import aio_pika
 import httpx
-from events import Envelope, Event, message_for
 from shop_contract.testing import inventory_reserved, line, payment_authorized
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.order.support import emitted, order_body
+from tests.support.accounts import ShopBroker, publish_as_owner
 from tests.support.apps import wait_until
 
 
-async def publish(vhost_url: str, *events: Event) -> None:
-    connection = await aio_pika.connect(vhost_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange("events")
-        for event in events:
-            envelope = Envelope.wrap(event)
-            await exchange.publish(message_for(envelope), envelope.type, mandatory=True)
-
-
 async def test_outcomes_over_the_broker_confirm_the_order(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], vhost_url: str
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], shop_broker: ShopBroker
 ) -> None:
     receipt = (await client.post("/orders", json=order_body())).json()
     order_id = uuid.UUID(receipt["id"])
-    await publish(
-        vhost_url,
+    await publish_as_owner(
+        shop_broker,
         payment_authorized(order_id, amount="217.90", authorization_id="a-1"),
         inventory_reserved(order_id, items=[line("KEYBOARD-01", 2)]),
     )
@@ -48,9 +38,9 @@ async def test_outcomes_over_the_broker_confirm_the_order(
 
 
 async def test_an_outcome_for_an_unknown_order_is_dead_lettered(
-    client: httpx.AsyncClient, vhost_url: str
+    client: httpx.AsyncClient, shop_broker: ShopBroker, vhost_url: str
 ) -> None:
-    await publish(vhost_url, inventory_reserved(uuid.uuid4(), items=()))
+    await publish_as_owner(shop_broker, inventory_reserved(uuid.uuid4(), items=()))
 
     async def dead_lettered() -> bool:
         connection = await aio_pika.connect(vhost_url)

@@ -7,37 +7,40 @@ from decimal import Decimal
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from events import Envelope, message_for
+from events import Envelope
 from payment_service.service import SERVICE
 from shop_contract.testing import order_created
 
 from tests.conftest import NewDatabase
+from tests.support.accounts import ShopBroker, publish_as_owner
 from tests.support.apps import running_app, wait_until
 
 
 @pytest.fixture
-async def channel(vhost_url: str) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect(vhost_url)
+async def channel(shop_broker: ShopBroker) -> AsyncIterator[AbstractChannel]:
+    connection = await aio_pika.connect(shop_broker.vhost_url)  # an observer's tap
     async with connection:
         yield await connection.channel(publisher_confirms=True)
 
 
 @pytest.mark.timeout(30)
 async def test_a_flaky_gateway_is_retried_through_the_retry_queues_until_authorized(
-    new_database: NewDatabase, vhost_url: str, channel: AbstractChannel
+    new_database: NewDatabase, shop_broker: ShopBroker, channel: AbstractChannel
 ) -> None:
     settings = SERVICE.settings(
-        database_url=await new_database("payment"), amqp_url=vhost_url, migrate_on_start=False
+        database_url=await new_database("payment"),
+        amqp_url=shop_broker.url("payment"),
+        broker_user_prefix=shop_broker.prefix,
+        migrate_on_start=False,
     )
     event = order_created(token="tok_gatewayTimeout", total=Decimal("25.00"))
     async with running_app(SERVICE, settings) as (_, client):
         exchange = await channel.get_exchange("events")  # declared by the running service
         outcomes = await channel.declare_queue(exclusive=True)
         await outcomes.bind(exchange, routing_key="payment.*")
-        message = message_for(Envelope.wrap(event))
         started = asyncio.get_running_loop().time()
 
-        await exchange.publish(message, routing_key=event.TYPE, mandatory=True)
+        await publish_as_owner(shop_broker, event)
 
         async def authorized() -> bool:
             answer = await client.get(f"/payments/{event.order_id}")

@@ -5,6 +5,7 @@ These tests are synchronous: the CLI runs its own event loop, as it does for peo
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,22 +20,33 @@ from tests.integration.shopctl.support import (
     declare_service_queues,
     message_count,
 )
+from tests.support.accounts import ShopBroker
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("restore_logging")]
 runner = CliRunner()
 
 
 @pytest.fixture
-def dead_letters(vhost_url: str) -> tuple[str, list[str]]:
+def dead_letters(vhost_url: str, shop_broker: ShopBroker) -> tuple[str, list[str]]:
+    """The operator's URL (as ``shopctl setup`` makes it) and three payment dead letters."""
+
     async def fill() -> list[str]:
         await declare_service_queues(vhost_url, "payment", "order")
         return [await dead_letter(vhost_url, "payment", cancelled()) for _ in range(3)]
 
-    return vhost_url, asyncio.run(fill())
+    os.environ["BROKER_USER_PREFIX"] = shop_broker.prefix  # whom a replay speaks for
+    return shop_broker.url("operator"), asyncio.run(fill())
+
+
+@pytest.fixture(autouse=True)
+def _no_prefix_left_behind() -> Iterator[None]:
+    yield
+    os.environ.pop("BROKER_USER_PREFIX", None)
 
 
 def invoke(url: str, *args: str, stdin: str | None = None) -> Result:
     env = {"SHOPCTL_AMQP_URL": url, "COLUMNS": "200"}
+    env["BROKER_USER_PREFIX"] = os.environ.get("BROKER_USER_PREFIX", "")
     return runner.invoke(app, list(args), env=env, input=stdin)
 
 

@@ -3,7 +3,7 @@
 import pytest
 from shopctl.amqp import connected
 from shopctl.dlq import queues
-from shopctl.errors import NotADeadLetterQueue, QueueNotFound
+from shopctl.errors import NotADeadLetterQueue, QueueNotFound, ShopctlError
 
 from tests.integration.shopctl.support import (
     cancelled,
@@ -12,6 +12,7 @@ from tests.integration.shopctl.support import (
     drain,
     message_count,
 )
+from tests.support.accounts import ShopBroker
 
 pytestmark = pytest.mark.timeout(30)
 DLQ = "payment.events.dlq"
@@ -21,6 +22,16 @@ DLQ = "payment.events.dlq"
 async def dlq_url(vhost_url: str) -> str:
     await declare_service_queues(vhost_url, "payment")
     return vhost_url
+
+
+@pytest.fixture
+def operator(shop_broker: ShopBroker) -> str:
+    """The operator account: it may publish as the payment service (impersonator)."""
+    return shop_broker.url("operator")
+
+
+def payment_user(shop_broker: ShopBroker) -> str:
+    return shop_broker.user("payment")
 
 
 async def test_list_groups_dead_letters_and_keeps_them(dlq_url: str) -> None:
@@ -62,10 +73,13 @@ async def test_peeking_keeps_every_message_in_its_order(dlq_url: str) -> None:
     assert [m.message_id for m in await drain(dlq_url, DLQ)] == ids
 
 
-async def test_replay_one_message_moves_it_back_with_a_fresh_retry_budget(dlq_url: str) -> None:
+async def test_replay_one_message_moves_it_back_with_a_fresh_retry_budget(
+    dlq_url: str, operator: str, shop_broker: ShopBroker
+) -> None:
     ids = [await dead_letter(dlq_url, "payment", cancelled()) for _ in range(3)]
-    async with connected(dlq_url, purpose="test") as connection:
-        result = await queues.replay(connection, DLQ, message_id=ids[1])
+    async with connected(operator, purpose="test") as connection:
+        as_payment = payment_user(shop_broker)
+        result = await queues.replay(connection, DLQ, as_user=as_payment, message_id=ids[1])
         left = await queues.peek(connection, DLQ)
 
     assert result.replayed == (ids[1],)
@@ -76,6 +90,7 @@ async def test_replay_one_message_moves_it_back_with_a_fresh_retry_budget(dlq_ur
     assert replayed.type == "order.cancelled"
     assert replayed.content_type == "application/json"
     assert replayed.correlation_id is not None
+    assert replayed.user_id == payment_user(shop_broker), "the way back believes only payment"
     headers = replayed.headers
     assert "x-retry-count" not in headers
     assert headers["x-replay-count"] == 1
@@ -84,21 +99,23 @@ async def test_replay_one_message_moves_it_back_with_a_fresh_retry_budget(dlq_ur
     assert headers["x-exception"] == "RuntimeError"
 
 
-async def test_replay_all_moves_everything_present(dlq_url: str) -> None:
+async def test_replay_all_moves_everything_present(
+    dlq_url: str, operator: str, shop_broker: ShopBroker
+) -> None:
     ids = [await dead_letter(dlq_url, "payment", cancelled()) for _ in range(3)]
-    async with connected(dlq_url, purpose="test") as connection:
-        result = await queues.replay(connection, DLQ)
+    async with connected(operator, purpose="test") as connection:
+        result = await queues.replay(connection, DLQ, as_user=payment_user(shop_broker))
     assert result.count == 3
     assert await message_count(dlq_url, DLQ) == 0
     assert [m.message_id for m in await drain(dlq_url, "payment.events")] == ids
 
 
 async def test_a_message_that_fails_again_during_the_replay_is_not_replayed_twice(
-    dlq_url: str,
+    dlq_url: str, operator: str, shop_broker: ShopBroker
 ) -> None:
     await dead_letter(dlq_url, "payment", cancelled())
-    async with connected(dlq_url, purpose="test") as connection:
-        first = await queues.replay(connection, DLQ)
+    async with connected(operator, purpose="test") as connection:
+        first = await queues.replay(connection, DLQ, as_user=payment_user(shop_broker))
         # the service dead-letters it again at once, keeping the replay stamp
         (back,) = await drain(dlq_url, "payment.events")
         await dead_letter(
@@ -108,11 +125,24 @@ async def test_a_message_that_fails_again_during_the_replay_is_not_replayed_twic
     assert first.count == 1
 
 
-async def test_replay_of_an_unknown_message_id_moves_nothing(dlq_url: str) -> None:
+async def test_replay_of_an_unknown_message_id_moves_nothing(
+    dlq_url: str, operator: str, shop_broker: ShopBroker
+) -> None:
     await dead_letter(dlq_url, "payment", cancelled())
-    async with connected(dlq_url, purpose="test") as connection:
-        result = await queues.replay(connection, DLQ, message_id="no-such-id")
+    async with connected(operator, purpose="test") as connection:
+        as_payment = payment_user(shop_broker)
+        result = await queues.replay(connection, DLQ, as_user=as_payment, message_id="no-such-id")
     assert result.count == 0
+    assert await message_count(dlq_url, DLQ) == 1
+
+
+async def test_a_user_who_may_not_impersonate_cannot_replay_and_loses_nothing(
+    dlq_url: str, shop_broker: ShopBroker
+) -> None:
+    await dead_letter(dlq_url, "payment", cancelled())
+    async with connected(dlq_url, purpose="test") as connection:  # guest: no impersonator tag
+        with pytest.raises(ShopctlError, match="not confirmed"):
+            await queues.replay(connection, DLQ, as_user=payment_user(shop_broker))
     assert await message_count(dlq_url, DLQ) == 1
 
 

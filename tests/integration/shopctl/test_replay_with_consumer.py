@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import NewDatabase
 from tests.integration.events.support import (
+    PUBLISHER,
     Recorder,
     count_effects,
     delete_topology,
@@ -41,7 +42,7 @@ async def test_replay_gives_a_dead_letter_a_fresh_retry_budget(
         async with running_consumer(amqp_url, spec, sessions, handler):
             async with channel_on(amqp_url) as channel:
                 exchange = await channel.get_exchange(spec.exchange)
-                await exchange.publish(message_for(envelope), envelope.type)
+                await exchange.publish(message_for(envelope, user_id=PUBLISHER), envelope.type)
 
             async def dead_lettered() -> bool:
                 return await message_count(amqp_url, spec.dead_letter_queue) == 1
@@ -50,7 +51,7 @@ async def test_replay_gives_a_dead_letter_a_fresh_retry_budget(
             async with connected(amqp_url, purpose="test") as connection:
                 summary = await queues.summarize(connection, spec.dead_letter_queue)
                 (letter,) = await queues.peek(connection, spec.dead_letter_queue)
-                result = await queues.replay(connection, spec.dead_letter_queue)
+                result = await queues.replay(connection, spec.dead_letter_queue, as_user=PUBLISHER)
 
             async def handled() -> bool:
                 return await count_effects(sessions) == 1

@@ -16,6 +16,7 @@ def test_the_exported_names_are_exactly_these() -> None:
         "EventConsumer",
         "EventRegistry",
         "EventsError",
+        "ForgedMessage",
         "Handler",
         "Headers",
         "MalformedMessage",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from events._envelope import Envelope
 from events._errors import (
     EventsError,
+    ForgedMessage,
     MalformedMessage,
     PermanentError,
     PublishError,
@@ -81,6 +82,7 @@ __all__ = [
     "EventConsumer",
     "EventRegistry",
     "EventsError",
+    "ForgedMessage",
     "Handler",
     "Headers",
     "MalformedMessage",

@@ -1,14 +1,17 @@
 """Idempotent consumer: inbox + handler + commit in one transaction, then ack.
 
-Per delivery: decode → (one DB transaction: inbox claim, handler, outbox writes)
-→ commit → ack. Outcomes are decided in one place, ``_settle``:
+Per delivery: provenance (who published it, see ``_trust``) → decode → (one DB
+transaction: inbox claim, handler, outbox writes) → commit → ack. Outcomes:
 
 - handled or duplicate          → ack
+- forged (not from the event's owner, or key, type and body disagree) → DLQ at once
 - ``PermanentError`` (bad body, unknown type/version, schema violation, or a
   handler saying retrying cannot help) → DLQ at once
 - any other exception           → delayed retry via a TTL'd retry queue, and DLQ
   once ``queue.max_retries`` retries have failed
 - shutdown ran out of grace     → requeue (never dead-letter on shutdown)
+- anything unforeseen           → rejected, so the broker dead-letters it: every
+  delivery is settled, none holds a prefetch slot forever
 """
 
 from __future__ import annotations
@@ -36,13 +39,14 @@ from events import _inbox
 from events._broker import Broker
 from events._declare import declare_queue
 from events._envelope import Envelope
-from events._errors import PermanentError, PublishError
+from events._errors import ForgedMessage, PermanentError, PublishError
 from events._event import Event
 from events._metrics import CONSUMED, HANDLER_SECONDS
 from events._registry import EventRegistry
 from events._topology import ConsumerQueue
 from events._tracing import consume_span
 from events._transaction import Transaction, transaction
+from events._trust import Provenance, provenance
 from events._wire import DeadLetterReason, Headers
 
 log = structlog.get_logger("events.consumer")
@@ -109,6 +113,8 @@ class EventConsumer:
         sessions: async_sessionmaker[AsyncSession],
         handlers: Mapping[type[Event], Handler[Any]],
         registry: EventRegistry,
+        publishers: Mapping[str, str],
+        own_user: str | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
     ) -> None:
@@ -123,6 +129,10 @@ class EventConsumer:
         self._sessions = sessions
         self._handlers = {model.TYPE: handler for model, handler in handlers.items()}
         self._registry = registry
+        # Routing key → the broker user allowed to publish it (the topology's owners).
+        self._publishers = dict(publishers)
+        # Our copies (retries, dead letters) carry our user; the broker checks it.
+        self._own_user = own_user if own_user is not None else broker.user
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._shutdown_grace = shutdown_grace
@@ -192,7 +202,16 @@ class EventConsumer:
 
     async def _work(self, message: AbstractIncomingMessage) -> None:
         async with self._slots:
-            await self._process(message)
+            try:
+                await self._process(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A bug or a broker hiccup on our side: settle it all the same, by
+                # rejection (the queue's dead-letter exchange keeps the message).
+                log.exception("consumer.unsettled_delivery", queue=self._spec.name, error=repr(exc))
+                with contextlib.suppress(Exception):
+                    await message.reject(requeue=False)
 
     def _finished(self, work: asyncio.Task[None]) -> None:
         self._inflight.discard(work)
@@ -200,18 +219,27 @@ class EventConsumer:
             log.error("consumer.work_failed", queue=self._spec.name, error=repr(work.exception()))
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        event_type = message.type or "unknown"
         if self._stopping:
-            await self._requeue(message, event_type)
+            await self._requeue(message, self._label(message.routing_key))
             return
-        retries = _retry_count(message)
         try:
+            origin = provenance(
+                routing_key=message.routing_key,
+                message_type=message.type,
+                user_id=message.user_id,
+                headers=message.headers or {},
+                queue=self._spec,
+                own_user=self._own_user,
+                publishers=self._publishers,
+            )
             envelope = Envelope.from_body(message.body)
+            if envelope.type != origin.routing_key:
+                raise ForgedMessage(
+                    f"the body says {envelope.type!r}, the routing key {origin.routing_key!r}"
+                )
             event = self._registry.decode(envelope)
-            if envelope.type not in self._handlers:
-                raise PermanentError(f"{self._spec.name} has no handler for {envelope.type}")
         except PermanentError as exc:
-            await self._dead_letter(message, exc, retries, event_type)
+            await self._dead_letter(message, exc, None)
             return
 
         context_vars = structlog.contextvars.bound_contextvars(
@@ -228,19 +256,19 @@ class EventConsumer:
                 await self._requeue(message, envelope.type)
                 raise
             except PermanentError as exc:
-                await self._dead_letter(message, exc, retries, envelope.type)
+                await self._dead_letter(message, exc, origin)
             except Exception as exc:
-                if retries < self._spec.max_retries:
-                    await self._retry(message, exc, retries + 1, envelope.type)
+                if origin.retries < self._spec.max_retries:
+                    await self._retry(message, exc, origin)
                 else:
-                    await self._dead_letter(message, exc, retries, envelope.type)
+                    await self._dead_letter(message, exc, origin)
             else:
                 await _ack(message)
                 HANDLER_SECONDS.labels(self._spec.name, envelope.type).observe(
                     time.perf_counter() - started
                 )
                 CONSUMED.labels(self._spec.name, envelope.type, outcome).inc()
-                log.info(f"event.{outcome}", queue=self._spec.name, retries=retries)
+                log.info(f"event.{outcome}", queue=self._spec.name, retries=origin.retries)
 
     async def _handle(self, envelope: Envelope, event: Event) -> Outcome:
         return await handle_delivery(
@@ -252,8 +280,9 @@ class EventConsumer:
         )
 
     async def _retry(
-        self, message: AbstractIncomingMessage, exc: Exception, attempt: int, event_type: str
+        self, message: AbstractIncomingMessage, exc: Exception, origin: Provenance
     ) -> None:
+        attempt = origin.retries + 1
         log.warning(
             "event.retry_scheduled",
             queue=self._spec.name,
@@ -262,43 +291,63 @@ class EventConsumer:
             error=repr(exc),
         )
         headers = {Headers.RETRY_COUNT: attempt, Headers.LAST_ERROR: _describe(exc)}
-        if await self._republish(message, self._spec.retry_queue(attempt), headers):
-            CONSUMED.labels(self._spec.name, event_type, "retried").inc()
+        if await self._republish(message, self._spec.retry_queue(attempt), origin, headers):
+            CONSUMED.labels(self._spec.name, origin.routing_key, "retried").inc()
 
     async def _dead_letter(
-        self, message: AbstractIncomingMessage, exc: Exception, retries: int, event_type: str
+        self, message: AbstractIncomingMessage, exc: Exception, origin: Provenance | None
     ) -> None:
-        permanent = isinstance(exc, PermanentError)
+        """To the DLQ, saying why; ``origin`` is None when the message was not believed."""
+        retries = 0 if origin is None else origin.retries
+        label = self._label(message.routing_key if origin is None else origin.routing_key)
+        if isinstance(exc, ForgedMessage):
+            reason = DeadLetterReason.FORGED
+        elif isinstance(exc, PermanentError):
+            reason = DeadLetterReason.PERMANENT_ERROR
+        else:
+            reason = DeadLetterReason.RETRIES_EXHAUSTED
         log.error(
             "event.dead_lettered",
             queue=self._spec.name,
-            event_type=event_type,
+            event_type=label,
             message_id=message.message_id,
+            reason=reason,
             retries=retries,
             error=repr(exc),
         )
         headers = {
-            Headers.DEAD_LETTER_REASON: (
-                DeadLetterReason.PERMANENT_ERROR
-                if permanent
-                else DeadLetterReason.RETRIES_EXHAUSTED
-            ),
+            Headers.DEAD_LETTER_REASON: reason,
             Headers.EXCEPTION: type(exc).__name__,
             Headers.EXCEPTION_MESSAGE: str(exc)[:1000],
             Headers.ORIGINAL_QUEUE: self._spec.name,
             Headers.ATTEMPTS: retries + 1,
             Headers.FAILED_AT: datetime.now(UTC).isoformat(),
         }
-        if await self._republish(message, self._spec.dead_letter_queue, headers):
-            CONSUMED.labels(self._spec.name, event_type, "dead_lettered").inc()
+        if await self._republish(message, self._spec.dead_letter_queue, origin, headers):
+            CONSUMED.labels(self._spec.name, label, "dead_lettered").inc()
 
     async def _republish(
-        self, message: AbstractIncomingMessage, routing_key: str, extra: dict[str, Any]
+        self,
+        message: AbstractIncomingMessage,
+        routing_key: str,
+        origin: Provenance | None,
+        extra: dict[str, Any],
     ) -> bool:
-        """Publish a copy via the queue's DLX (confirmed), then ack the original."""
+        """Publish a copy via the queue's DLX (confirmed, as our own user), then ack.
+
+        The copy records where the event came from: for a believed message what
+        we checked; for any other what it claimed (a replay is checked again).
+        """
         headers = dict(message.headers or {})
-        # Retried copies come back with the queue name as routing key; keep the first.
-        headers.setdefault(Headers.ORIGINAL_ROUTING_KEY, message.routing_key or "")
+        if origin is None or not origin.returned:
+            # A publisher's words: none of our control headers may ride along.
+            headers = {k: v for k, v in headers.items() if k not in Headers.CONTROL}
+        if origin is not None:
+            headers[Headers.ORIGINAL_ROUTING_KEY] = origin.routing_key
+            headers[Headers.ORIGINAL_USER_ID] = origin.publisher
+        elif message.routing_key != self._spec.name:
+            headers[Headers.ORIGINAL_ROUTING_KEY] = message.routing_key or ""
+            headers[Headers.ORIGINAL_USER_ID] = message.user_id or ""
         headers.update(extra)
         copy = aio_pika.Message(
             body=message.body,
@@ -309,6 +358,7 @@ class EventConsumer:
             correlation_id=message.correlation_id,
             type=message.type,
             timestamp=message.timestamp,
+            user_id=self._own_user,
         )
         try:
             if self._dlx is None:
@@ -323,6 +373,10 @@ class EventConsumer:
         await _ack(message)
         return True
 
+    def _label(self, routing_key: str | None) -> str:
+        """A metric label: one of our keys, never a value a publisher chose."""
+        return routing_key if routing_key in self._handlers else "other"
+
     async def _requeue(self, message: AbstractIncomingMessage, event_type: str) -> None:
         with contextlib.suppress(Exception):
             await asyncio.shield(message.nack(requeue=True))
@@ -336,11 +390,6 @@ async def _ack(message: AbstractIncomingMessage) -> None:
         # The channel died after our commit: the broker redelivers the message and
         # the inbox recognises it. Nothing is lost, nothing happens twice.
         log.warning("event.ack_failed", message_id=message.message_id, error=repr(exc))
-
-
-def _retry_count(message: AbstractIncomingMessage) -> int:
-    value = (message.headers or {}).get(Headers.RETRY_COUNT, 0)
-    return value if isinstance(value, int) else 0
 
 
 def _describe(exc: BaseException) -> str:

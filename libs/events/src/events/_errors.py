@@ -19,6 +19,10 @@ class MalformedMessage(PermanentError):
     """The body is not a JSON envelope, or the data violates the event's schema."""
 
 
+class ForgedMessage(PermanentError):
+    """Not from the event's owner, or its routing key, AMQP type and body disagree."""
+
+
 class UnknownEventType(PermanentError):
     """No event model is registered for this type and schema version."""
 

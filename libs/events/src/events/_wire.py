@@ -35,6 +35,24 @@ class Headers:
     X_DEATH: Final = "x-death"
     DELIVERY_COUNT: Final = "x-delivery-count"
 
+    # What a consumer writes on its own copies: never believed from anyone else.
+    CONTROL: Final = frozenset(
+        {
+            RETRY_COUNT,
+            LAST_ERROR,
+            ORIGINAL_QUEUE,
+            ORIGINAL_ROUTING_KEY,
+            ORIGINAL_USER_ID,
+            DEAD_LETTER_REASON,
+            EXCEPTION,
+            EXCEPTION_MESSAGE,
+            ATTEMPTS,
+            FAILED_AT,
+            REPLAYED_AT,
+            REPLAY_COUNT,
+        }
+    )
+
 
 class DeadLetterReason:
     """Values of ``Headers.DEAD_LETTER_REASON``."""

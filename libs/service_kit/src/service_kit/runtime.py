@@ -106,6 +106,7 @@ def _messaging(
                 for event_type in definition.handlers
             },
             registry=definition.registry,
+            publishers=topology.publishers(prefix=settings.broker_user_prefix),
             concurrency=settings.consumer_concurrency,
             shutdown_grace=settings.shutdown_grace,
         )

@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     SERVICE: ClassVar[str]
 
     amqp_url: str = Field(default="", description="derived: amqp://shop_<svc>:…@127.0.0.1:5672/")
+    # Broker users are <prefix>shop_<svc> (``shopctl setup --prefix``): the trust check on
+    # every delivery expects each event from its owner's user.
+    broker_user_prefix: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
     database_url: str = Field(
         default="", description="derived: postgresql://shop_<svc>:…/shop_<svc>"
     )
@@ -48,7 +51,8 @@ class ServiceSettings(BaseSettings):
     def _derive_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        account = account_name(cls.SERVICE)
+        prefix = data.get("broker_user_prefix") or ""
+        account = account_name(cls.SERVICE, prefix=prefix)
         derived = {
             "port": PORTS[cls.SERVICE],
             "amqp_url": f"amqp://{account}:{account}@127.0.0.1:5672/",

@@ -18,9 +18,23 @@ from shop_contract import SHOP
 from shopctl import config
 from shopctl.amqp import connected
 from shopctl.dlq import queues as dlq_queues
-from shopctl.dlq.letters import QueueSummary, resolve_queue, shop_dead_letter_queues
+from shopctl.dlq.letters import (
+    QueueSummary,
+    consumer_user,
+    resolve_queue,
+    shop_dead_letter_queues,
+)
 from shopctl.dlq.render import letter_view, summary_table
 from shopctl.errors import ShopctlError
+from shopctl.keys import (
+    DEFAULT_DIR,
+    DEFAULT_TTL,
+    KeyFiles,
+    customer_token,
+    ensure_keys,
+    operator_token,
+    read_signing_key,
+)
 from shopctl.logs import configure_logging
 from shopctl.mailsink import (
     DEFAULT_HOST,
@@ -194,15 +208,23 @@ def dlq_replay(
         str | None, typer.Option("--message-id", help="Replay only this message.")
     ] = None,
     amqp_url: AmqpUrl = config.DEFAULT_AMQP_URL,
+    as_user: Annotated[
+        str | None,
+        typer.Option(help="Publish as this broker user (default: the consuming service's)."),
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option("--broker-user-prefix", envvar="BROKER_USER_PREFIX", help="Of users.")
+    ] = "",
 ) -> None:
     """Send dead letters back to the queue they came from, with a fresh retry budget."""
     if replay_all == (message_id is not None):
         raise typer.BadParameter("give exactly one of --all or --message-id")
     name = resolve_queue(queue)
+    user = as_user or consumer_user(name, prefix=prefix)
 
     async def replay() -> dlq_queues.ReplayResult:
         async with connected(amqp_url, purpose="dlq replay") as connection:
-            return await dlq_queues.replay(connection, name, message_id=message_id)
+            return await dlq_queues.replay(connection, name, as_user=user, message_id=message_id)
 
     result = _run(replay())
     if message_id is not None and not result.count:
@@ -253,7 +275,7 @@ def setup(
     ] = 60.0,
 ) -> None:
     """Least privilege as code: per-service broker users and databases from the topology."""
-    users = policy.broker_users(prefix=prefix)
+    users = [*policy.broker_users(prefix=prefix), policy.operator_user(prefix=prefix)]
     databases = policy.service_databases(prefix=prefix)
     environ = dict(os.environ)
     if print_definitions:
@@ -276,6 +298,43 @@ def setup(
         out.print(database_table(databases))
     for line in _run(apply()):
         out.print(f"[green]✓[/] {line}")
+
+
+@app.command()
+def keys(
+    directory: Annotated[
+        Path, typer.Option("--dir", envvar=config.SECRETS_DIR_ENV, help="Where keys are kept.")
+    ] = DEFAULT_DIR,
+) -> None:
+    """Create the development key pairs that are missing (token signing, payment sealing)."""
+    for line in ensure_keys(KeyFiles(directory)) or ["keys present; nothing to do"]:
+        err.print(f"[green]✓[/] {escape(line)}")
+
+
+@app.command()
+def token(
+    customer: Annotated[
+        str | None, typer.Option(help="A customer token for this customer id.")
+    ] = None,
+    operator: Annotated[bool, typer.Option(help="An operator token.")] = False,
+    ttl: Annotated[int, typer.Option(min=1, help="Seconds until it expires.")] = DEFAULT_TTL,
+    directory: Annotated[
+        Path, typer.Option("--dir", envvar=config.SECRETS_DIR_ENV, help="Where keys are kept.")
+    ] = DEFAULT_DIR,
+) -> None:
+    """Print a signed bearer token (development identity provider), nothing else."""
+    if (customer is None) == (not operator):
+        raise typer.BadParameter("give exactly one of --customer ID or --operator")
+    try:
+        signing = read_signing_key(KeyFiles(directory).auth_signing)
+    except ShopctlError as exc:
+        _fail(str(exc))
+    issued = (
+        operator_token(signing, ttl=ttl)
+        if customer is None
+        else (customer_token(signing, customer, ttl=ttl))
+    )
+    typer.echo(issued)
 
 
 @app.command("mail-sink")

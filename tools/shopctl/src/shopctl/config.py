@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 AMQP_URL_ENV = "SHOPCTL_AMQP_URL"
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# The operator account ``shopctl setup`` creates (it may replay dead letters).
+DEFAULT_AMQP_URL = "amqp://shop_operator:shop_operator@127.0.0.1:5672/"
 
 ORDER_URL_ENV = "ORDER_URL"
 INVENTORY_URL_ENV = "INVENTORY_URL"
@@ -21,3 +22,5 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 DEFAULT_HTTP_TIMEOUT = 5.0  # seconds, for every outbound HTTP call
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds, for AMQP and PostgreSQL connections
+
+SECRETS_DIR_ENV = "SHOP_SECRETS_DIR"

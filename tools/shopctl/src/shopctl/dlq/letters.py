@@ -50,6 +50,8 @@ class IncomingMessage(Protocol):
     def content_type(self) -> str | None: ...
     @property
     def timestamp(self) -> datetime | None: ...
+    @property
+    def user_id(self) -> str | None: ...
 
 
 def shop_dead_letter_queues() -> list[str]:
@@ -62,6 +64,12 @@ def resolve_queue(name: str) -> str:
     if name in {spec.name for spec in SHOP.consumers}:
         return SHOP.queue(name).dead_letter_queue
     return name
+
+
+def consumer_user(dead_letter_queue: str, *, prefix: str = "") -> str:
+    """The broker user of the service that consumes the DLQ's source queue."""
+    service = source_queue(dead_letter_queue).removesuffix(".events")
+    return SHOP.user_of(service, prefix=prefix)
 
 
 def source_queue(dead_letter_queue: str) -> str:
@@ -88,6 +96,7 @@ class DeadLetter:
     routing_key: str | None = None
     content_type: str | None = None
     timestamp: datetime | None = None
+    user_id: str | None = None  # who published this copy (the broker vouches)
 
     @classmethod
     def from_message(cls, queue: str, position: int, message: IncomingMessage) -> DeadLetter:
@@ -102,6 +111,7 @@ class DeadLetter:
             routing_key=message.routing_key,
             content_type=message.content_type,
             timestamp=message.timestamp,
+            user_id=message.user_id,
         )
 
     @property
@@ -133,6 +143,9 @@ class DeadLetter:
     @property
     def original_routing_key(self) -> str | None:
         key = self.headers.get(Headers.ORIGINAL_ROUTING_KEY)
+        keys = self._death.get("routing-keys")
+        if not key and isinstance(keys, list) and keys:
+            key = keys[0]  # dead-lettered by the broker itself
         return str(key) if key else self.event_type
 
     @property
@@ -212,9 +225,16 @@ def group(letters: Iterable[DeadLetter]) -> list[Group]:
     return sorted(groups, key=lambda g: (-g.count, g.exception, g.reason))
 
 
-def replay_headers(headers: Mapping[str, Any], *, replayed_at: datetime) -> dict[str, Any]:
-    """Headers for a replayed copy: a fresh retry budget, and a note that it was replayed."""
+def replay_headers(letter: DeadLetter, *, replayed_at: datetime) -> dict[str, Any]:
+    """Headers for a replayed copy: a fresh retry budget, and a note that it was replayed.
+
+    The consumer checks a replayed event again: under which key, and by whom, it was
+    first published (the broker's own dead letters keep those only in properties).
+    """
+    headers = letter.headers
     replayed = {k: v for k, v in headers.items() if k not in RESET_ON_REPLAY}
+    replayed.setdefault(Headers.ORIGINAL_ROUTING_KEY, letter.original_routing_key or "")
+    replayed.setdefault(Headers.ORIGINAL_USER_ID, letter.user_id or "")
     replayed[Headers.REPLAY_COUNT] = (_int(headers.get(Headers.REPLAY_COUNT)) or 0) + 1
     replayed[Headers.REPLAYED_AT] = replayed_at.isoformat()
     return replayed

@@ -110,6 +110,7 @@ async def replay(
     connection: AbstractConnection,
     queue: str,
     *,
+    as_user: str,
     message_id: str | None = None,
     now: datetime | None = None,
 ) -> ReplayResult:
@@ -118,6 +119,12 @@ async def replay(
     Only messages already in the DLQ when the replay starts are moved, once each:
     one that fails again during the replay comes back stamped with this run's
     ``x-replayed-at`` and is left alone, so the loop always ends.
+
+    The way back into a consumer's queue is its own exchange, which it believes
+    only from its own broker user: copies are published as ``as_user``, which
+    the broker allows the connection only if its user has the ``impersonator``
+    tag (``shopctl setup`` gives the operator user that). The consumer then
+    checks the event's original publisher and key again, as on first delivery.
     """
     target = source_queue(queue)
     stamp = (now or datetime.now(UTC)).astimezone(UTC)
@@ -145,8 +152,13 @@ async def replay(
                 skipped.append(message)
                 continue
             try:
+                letter = DeadLetter.from_message(queue, taken, message)
                 await _publish_copy(
-                    exchange, message, target, replay_headers(headers, replayed_at=stamp)
+                    exchange,
+                    message,
+                    target,
+                    replay_headers(letter, replayed_at=stamp),
+                    user_id=as_user,
                 )
             except ShopctlError as exc:
                 skipped.append(message)  # not confirmed: it stays in the DLQ
@@ -202,6 +214,8 @@ async def _publish_copy(
     message: AbstractIncomingMessage,
     routing_key: str,
     headers: dict[str, Any],
+    *,
+    user_id: str,
 ) -> None:
     copy = aio_pika.Message(
         body=message.body,
@@ -215,6 +229,7 @@ async def _publish_copy(
         timestamp=message.timestamp,
         type=message.type,
         app_id=message.app_id,
+        user_id=user_id,
     )
     try:
         await exchange.publish(copy, routing_key, mandatory=True, timeout=CONFIRM_TIMEOUT)

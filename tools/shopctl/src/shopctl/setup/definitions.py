@@ -32,7 +32,7 @@ def definitions(
         accounts.append(_user(name, password, ADMIN_TAGS, salt))
         permissions.append(_permission(name, vhost, FULL_ACCESS))
     for user in users:
-        accounts.append(_user(user.name, password_for(user, environ), (), salt))
+        accounts.append(_user(user.name, password_for(user, environ), user.tags, salt))
         permissions.append(_permission(user.name, vhost, user.permission))
         topic_permissions.extend(
             {

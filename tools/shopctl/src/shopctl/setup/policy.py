@@ -52,6 +52,7 @@ class BrokerUser:
     password_env: str
     permission: Permission
     topic_permissions: tuple[TopicPermission, ...]
+    tags: tuple[str, ...] = ()
 
     @property
     def default_password(self) -> str:
@@ -130,6 +131,24 @@ def broker_users(topology: Topology = SHOP, *, prefix: str = "") -> list[BrokerU
         )
         for spec in topology.services
     ]
+
+
+OPERATOR = "operator"
+# impersonator: a replayed dead letter is published as the consumer's own user (the
+# only one its queue's way back believes); monitoring: queue depths over the API.
+OPERATOR_TAGS = ("impersonator", "monitoring")
+
+
+def operator_user(topology: Topology = SHOP, *, prefix: str = "") -> BrokerUser:
+    """The people's account (shopctl tail, dlq, web): all of the vhost, and impersonation."""
+    return BrokerUser(
+        name=topology.user_of(OPERATOR, prefix=prefix),
+        service=OPERATOR,
+        password_env=password_env(OPERATOR, "AMQP"),
+        permission=FULL_ACCESS,
+        topic_permissions=(),
+        tags=OPERATOR_TAGS,
+    )
 
 
 def service_databases(topology: Topology = SHOP, *, prefix: str = "") -> list[ServiceDatabase]:

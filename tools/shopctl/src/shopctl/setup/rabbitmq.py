@@ -110,7 +110,7 @@ async def apply_broker(
             {
                 "password_hash": rabbitmq_password_hash(password_for(user, environ)),
                 "hashing_algorithm": RABBITMQ_HASHING_ALGORITHM,
-                "tags": "",
+                "tags": ",".join(user.tags),
             },
         )
         await api.put(f"/permissions/{v}/{segment(user.name)}", _permission(user.permission))
