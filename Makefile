@@ -14,8 +14,9 @@ install: ## Install uv (if missing) and every package of the workspace into .ven
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --all-packages
 
-setup: install ## Create each service's database, role and broker user (idempotent)
+setup: install ## Create each service's database, role and broker user, and the dev keys (idempotent)
 	$(UV) run --frozen shopctl setup
+	$(UV) run --frozen shopctl keys
 
 # The mail sink runs only when nothing (e.g. Mailpit) listens on the SMTP port yet.
 SMTP_PORT ?= 1025

@@ -7,12 +7,14 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
 from service_kit import Role, ServiceDefinition, ServiceSettings, create_app, upgrade_head
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from tests.support.tokens import ShopAuth, keys
 
 AnyService = ServiceDefinition[Any, Any, Any]
 
@@ -52,14 +54,33 @@ async def running_app(
     role: Role = "all",
     ready_timeout: float = 15,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """Migrate, start the app's lifespan, wait for /readyz, yield (app, client)."""
+    """Migrate, start the app's lifespan, wait for /readyz, yield (app, client).
+
+    The client acts as whoever a request needs (``tests.support.tokens.ShopAuth``)."""
     await migrate(definition, settings)
-    app = create_app(definition, settings, role=role)
+    app = create_app(definition, with_test_keys(settings), role=role)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", auth=ShopAuth()
+        ) as client:
             await wait_until(lambda: _ready(client), timeout=ready_timeout)
             yield app, client
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def with_test_keys(settings: S) -> S:
+    """The run's keys, wherever the settings have a place for one and none was given."""
+    given = {
+        "auth_public_key": keys().verifying,
+        "payment_public_key": keys().sealing_public,
+        "payment_private_key": keys().sealing_private,
+    }
+    fields = type(settings).model_fields
+    updates = {k: v for k, v in given.items() if k in fields and getattr(settings, k) is None}
+    return settings.model_copy(update=updates)
 
 
 async def _ready(client: httpx.AsyncClient) -> bool:

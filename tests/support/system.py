@@ -21,6 +21,7 @@ from aiosmtpd.controller import Controller
 
 from tests.support.accounts import ShopBroker
 from tests.support.apps import wait_until
+from tests.support.tokens import ShopAuth, service_env
 
 SERVICES = ("order", "inventory", "payment", "email")
 BIN = Path(sys.executable).parent
@@ -117,7 +118,9 @@ class System:
     services: dict[str, ServiceProcess]
     smtp: SmtpSink
     amqp_url: str
-    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=10))
+    http: httpx.AsyncClient = field(
+        default_factory=lambda: httpx.AsyncClient(timeout=10, auth=ShopAuth())
+    )
 
     def url(self, service: str) -> str:
         return self.services[service].url
@@ -143,7 +146,9 @@ class ExternalSystem:
 
     urls: dict[str, str]
     amqp_url: str
-    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=10))
+    http: httpx.AsyncClient = field(
+        default_factory=lambda: httpx.AsyncClient(timeout=10, auth=ShopAuth())
+    )
 
     def url(self, service: str) -> str:
         return self.urls[service]
@@ -191,6 +196,7 @@ async def running_system(
             "LOG_LEVEL": "INFO",
             "MIGRATE_ON_START": "true",
             "SHUTDOWN_GRACE": "5",
+            **service_env(),
             **(extra_env or {}),
         }
         services[name] = ServiceProcess(name, port, env, workdir / f"{name}.log")

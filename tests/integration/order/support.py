@@ -17,14 +17,16 @@ from order_service.domain.order import Order
 from order_service.service import SERVICE
 from order_service.unit_of_work import SqlUnitOfWork
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.support.tokens import sealer
 
 Sessions = async_sessionmaker[AsyncSession]
 
 # The queue the app's consumer reads, and so the inbox's consumer name.
 CONSUMER = SERVICE.topology.queue(SERVICE.name).name
-DEPENDENCIES = Dependencies()
+DEPENDENCIES = Dependencies(payment_tokens=sealer())
 
 
 def handler(event: Event) -> Handler[Event]:
@@ -59,6 +61,7 @@ async def place(sessions: Sessions, *lines: tuple[str, int]) -> UUID:
                 payment_token="tok_visa",
                 request_hash=fingerprint({}),
             ),
+            DEPENDENCIES.payment_tokens,
         )
     return order.id
 
@@ -87,3 +90,10 @@ async def count_rows(sessions: Sessions) -> dict[str, int]:
 
 def orders_counted(status: str) -> float:
     return REGISTRY.get_sample_value("orders_total", {"status": status}) or 0.0
+
+
+async def outbox_texts(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """Every outbox row as the database holds it (body and headers), in one string."""
+    async with sessions() as session:
+        rows = await session.execute(text("SELECT body, headers::text FROM outbox"))
+        return "\n".join(f"{body}\t{headers}" for body, headers in rows)

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.order.support import emitted, order_body, orders_counted
+from tests.integration.order.support import emitted, order_body, orders_counted, outbox_texts
 from tests.support.apps import wait_until
+from tests.support.tokens import opener
 
 CATALOGUE = [
     {"sku": "HEADSET-01", "name": "Headset", "price": "59.00"},
@@ -52,6 +53,7 @@ async def test_placing_an_order_answers_202_and_stores_it_with_its_event(
     (created,) = await emitted(sessions, "order.created")
     assert created.correlation_id == receipt["id"]
     assert created.causation_id is None
+    sealed = created.data.pop("sealed_payment_token")
     assert created.data == {
         "order_id": receipt["id"],
         "customer_id": "cust-42",
@@ -59,8 +61,11 @@ async def test_placing_an_order_answers_202_and_stores_it_with_its_event(
         "items": receipt["items"],
         "total": "217.90",
         "currency": "EUR",
-        "payment_token": "tok_visa",
     }
+    # The card token reaches only the payment service: sealed for its key, even in
+    # the outbox row (and any DLQ) every other consumer and operator may read.
+    assert "tok_visa" not in (await outbox_texts(sessions))
+    assert opener().open(sealed) == "tok_visa"
 
     order = (await client.get(response.headers["location"])).json()
     assert order["id"] == receipt["id"]

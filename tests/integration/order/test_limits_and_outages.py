@@ -13,7 +13,8 @@ from service_kit import create_app
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.order.support import count_rows, order_body
-from tests.support.apps import wait_until
+from tests.support.apps import wait_until, with_test_keys
+from tests.support.tokens import ShopAuth
 
 LIMIT = 64 * 1024
 
@@ -60,7 +61,7 @@ async def test_unreachable_database_is_503_with_retry_after_and_writes_nothing(
         amqp_url=vhost_url,
         migrate_on_start=False,
     )
-    app = create_app(SERVICE, settings)
+    app = create_app(SERVICE, with_test_keys(settings))
     connection = await aio_pika.connect(vhost_url)
     async with connection, app.router.lifespan_context(app):
         channel = await connection.channel()
@@ -71,7 +72,9 @@ async def test_unreachable_database_is_503_with_retry_after_and_writes_nothing(
         await probe.bind(exchange, "#")
         # The 503 is an answer, not an application error: nothing is re-raised.
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", auth=ShopAuth()
+        ) as client:
 
             async def broker_up_database_down() -> bool:
                 checks = (await client.get("/readyz")).json()["checks"]

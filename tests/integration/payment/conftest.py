@@ -11,6 +11,7 @@ from shop_contract import OrderCancelled, OrderCreated
 from tests.conftest import NewDatabase
 from tests.integration.payment.support import Sessions
 from tests.support.apps import migrated_database, sessions_on
+from tests.support.tokens import opener
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def sandbox() -> SandboxGateway:
 
 @pytest.fixture
 def dependencies(sandbox: SandboxGateway) -> Dependencies:
-    return Dependencies(gateway=sandbox)
+    return Dependencies(gateway=sandbox, payment_tokens=opener())
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from shop_contract.testing import order_cancelled, order_created
 from tests.conftest import NewDatabase
 from tests.integration.payment.support import CONSUMER
 from tests.support.apps import running_app
+from tests.support.tokens import sealer
 
 
 @pytest.fixture
@@ -51,9 +52,9 @@ async def test_the_app_hands_its_handlers_a_gateway_with_a_deadline(
 
 async def test_payments_are_shown_by_status(app: tuple[FastAPI, httpx.AsyncClient]) -> None:
     fastapi_app, client = app
-    authorized = order_created(token="tok_visa", total=Decimal("12.50"))
-    declined = order_created(token="tok_insufficientFunds", total=Decimal("7.00"))
-    voided = order_created(token="tok_visa", total=Decimal("3.10"))
+    authorized = order_created(sealer=sealer(), token="tok_visa", total=Decimal("12.50"))
+    declined = order_created(sealer=sealer(), token="tok_insufficientFunds", total=Decimal("7.00"))
+    voided = order_created(sealer=sealer(), token="tok_visa", total=Decimal("3.10"))
     await settle(
         fastapi_app.state.runtime,
         authorized,
@@ -114,6 +115,6 @@ async def test_authorization_outcomes_are_counted(app: tuple[FastAPI, httpx.Asyn
         return 0.0
 
     before = authorized_count((await client.get("/metrics")).text)
-    await settle(fastapi_app.state.runtime, order_created(token="tok_visa"))
+    await settle(fastapi_app.state.runtime, order_created(sealer=sealer(), token="tok_visa"))
 
     assert authorized_count((await client.get("/metrics")).text) == before + 1

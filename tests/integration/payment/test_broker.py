@@ -14,6 +14,7 @@ from shop_contract.testing import order_created
 from tests.conftest import NewDatabase
 from tests.support.accounts import ShopBroker, publish_as_owner
 from tests.support.apps import running_app, wait_until
+from tests.support.tokens import sealer
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ async def test_a_flaky_gateway_is_retried_through_the_retry_queues_until_authori
         broker_user_prefix=shop_broker.prefix,
         migrate_on_start=False,
     )
-    event = order_created(token="tok_gatewayTimeout", total=Decimal("25.00"))
+    event = order_created(sealer=sealer(), token="tok_gatewayTimeout", total=Decimal("25.00"))
     async with running_app(SERVICE, settings) as (_, client):
         exchange = await channel.get_exchange("events")  # declared by the running service
         outcomes = await channel.declare_queue(exclusive=True)

@@ -15,12 +15,13 @@ from shop_contract import OrderCancelled, OrderCreated
 from shop_contract.testing import order_cancelled, order_created
 
 from tests.integration.payment.support import CONSUMER, Sessions, payment_row, types
+from tests.support.tokens import opener, sealer
 
 
 async def test_an_accepted_card_is_authorized_and_announced(
     sessions: Sessions, on_created: Handler[Any]
 ) -> None:
-    event = order_created(token="tok_visa", total=Decimal("12.50"))
+    event = order_created(sealer=sealer(), token="tok_visa", total=Decimal("12.50"))
 
     cause = await deliver(sessions, on_created, event, consumer=CONSUMER)
 
@@ -53,7 +54,7 @@ async def test_an_accepted_card_is_authorized_and_announced(
 async def test_a_declined_card_is_recorded_with_its_reason(
     sessions: Sessions, on_created: Handler[Any], token: str, total: str, reason: str
 ) -> None:
-    event = order_created(token=token, total=Decimal(total))
+    event = order_created(sealer=sealer(), token=token, total=Decimal(total))
 
     await deliver(sessions, on_created, event, consumer=CONSUMER)
 
@@ -68,7 +69,7 @@ async def test_a_declined_card_is_recorded_with_its_reason(
 async def test_gateway_timeouts_roll_back_and_the_third_attempt_authorizes(
     sessions: Sessions, on_created: Handler[Any], sandbox: SandboxGateway
 ) -> None:
-    event = order_created(token="tok_gatewayTimeout")
+    event = order_created(sealer=sealer(), token="tok_gatewayTimeout")
 
     for _ in range(2):
         with pytest.raises(GatewayUnavailable):
@@ -88,7 +89,7 @@ async def test_gateway_timeouts_roll_back_and_the_third_attempt_authorizes(
 async def test_a_redelivered_envelope_is_a_duplicate_and_charges_once(
     sessions: Sessions, on_created: Handler[Any], sandbox: SandboxGateway
 ) -> None:
-    event = order_created()
+    event = order_created(sealer=sealer())
     first = await deliver(sessions, on_created, event, consumer=CONSUMER)
 
     again = await deliver(sessions, on_created, event, envelope=first.envelope, consumer=CONSUMER)
@@ -104,7 +105,7 @@ async def test_cancelling_an_authorized_order_voids_it_at_the_gateway(
     on_cancelled: Handler[Any],
     sandbox: SandboxGateway,
 ) -> None:
-    created = order_created(token="tok_visa", total=Decimal("40.00"))
+    created = order_created(sealer=sealer(), token="tok_visa", total=Decimal("40.00"))
     await deliver(sessions, on_created, created, consumer=CONSUMER)
 
     await deliver(sessions, on_cancelled, order_cancelled(created.order_id), consumer=CONSUMER)
@@ -124,7 +125,7 @@ async def test_a_cancellation_before_the_order_leaves_a_tombstone_that_blocks_th
     on_cancelled: Handler[Any],
     sandbox: SandboxGateway,
 ) -> None:
-    created = order_created(token="tok_visa")
+    created = order_created(sealer=sealer(), token="tok_visa")
 
     await deliver(sessions, on_cancelled, order_cancelled(created.order_id), consumer=CONSUMER)
     await deliver(sessions, on_created, created, consumer=CONSUMER)
@@ -139,7 +140,7 @@ async def test_a_cancellation_before_the_order_leaves_a_tombstone_that_blocks_th
 async def test_cancelling_a_declined_payment_does_nothing(
     sessions: Sessions, on_created: Handler[Any], on_cancelled: Handler[Any]
 ) -> None:
-    created = order_created(token="tok_chargeDeclined")
+    created = order_created(sealer=sealer(), token="tok_chargeDeclined")
     await deliver(sessions, on_created, created, consumer=CONSUMER)
 
     await deliver(sessions, on_cancelled, order_cancelled(created.order_id), consumer=CONSUMER)
@@ -156,7 +157,7 @@ async def test_duplicate_events_change_nothing(
     on_cancelled: Handler[Any],
     sandbox: SandboxGateway,
 ) -> None:
-    created = order_created(token="tok_visa")
+    created = order_created(sealer=sealer(), token="tok_visa")
     cancelled = order_cancelled(created.order_id)
 
     # Distinct deliveries (new event ids) of the same facts: the inbox cannot
@@ -207,10 +208,10 @@ class VoidFailsOnce(SandboxGateway):
 
 async def test_a_failed_void_keeps_the_authorization_for_the_retry(sessions: Sessions) -> None:
     gateway = VoidFailsOnce()
-    dependencies = Dependencies(gateway=gateway)
+    dependencies = Dependencies(gateway=gateway, payment_tokens=opener())
     on_created = SERVICE.handler_for(OrderCreated, dependencies)
     on_cancelled = SERVICE.handler_for(OrderCancelled, dependencies)
-    created = order_created(token="tok_visa")
+    created = order_created(sealer=sealer(), token="tok_visa")
     await deliver(sessions, on_created, created, consumer=CONSUMER)
 
     with pytest.raises(GatewayUnavailable):

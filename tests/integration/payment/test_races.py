@@ -23,11 +23,12 @@ from tests.integration.payment.support import (
     types,
 )
 from tests.support.apps import wait_until
+from tests.support.tokens import opener, sealer
 
 
 def handlers(gateway: SlowGateway) -> tuple[Handler[Any], Handler[Any]]:
     """The order.created and order.cancelled handlers, running on ``gateway``."""
-    dependencies = Dependencies(gateway=gateway)
+    dependencies = Dependencies(gateway=gateway, payment_tokens=opener())
     return (
         SERVICE.handler_for(OrderCreated, dependencies),
         SERVICE.handler_for(OrderCancelled, dependencies),
@@ -55,7 +56,7 @@ async def test_cancellation_during_authorization_waits_and_voids(
 ) -> None:
     gateway = SlowGateway(sandbox, delay=0.3)
     on_created, on_cancelled = handlers(gateway)
-    created = order_created()
+    created = order_created(sealer=sealer())
 
     authorizing = asyncio.create_task(deliver(sessions, on_created, created, consumer=CONSUMER))
     await gateway.authorizing.wait()  # order.created holds its uncommitted PENDING row
@@ -71,7 +72,7 @@ async def test_order_created_waits_for_an_uncommitted_tombstone_and_charges_noth
     on_created: Handler[Any],
     on_cancelled: Handler[Any],
 ) -> None:
-    created = order_created()
+    created = order_created(sealer=sealer())
     cancelled = order_cancelled(created.order_id)
 
     async with transaction(sessions, caused_by=Envelope.wrap(cancelled)) as tx:
@@ -89,7 +90,7 @@ async def test_racing_created_and_cancelled_never_leave_a_cancelled_order_author
     sessions: Sessions, sandbox: SandboxGateway
 ) -> None:
     on_created, on_cancelled = handlers(SlowGateway(sandbox, delay=0.02))
-    orders = [order_created() for _ in range(30)]
+    orders = [order_created(sealer=sealer()) for _ in range(30)]
 
     async def race(created: OrderCreated) -> None:
         deliveries = [
@@ -109,7 +110,7 @@ async def test_concurrent_duplicates_of_order_created_charge_once(
     sessions: Sessions, sandbox: SandboxGateway
 ) -> None:
     on_created, _ = handlers(SlowGateway(sandbox, delay=0.1))
-    created = order_created()
+    created = order_created(sealer=sealer())
 
     await asyncio.gather(
         *(deliver(sessions, on_created, created, consumer=CONSUMER) for _ in range(5))
@@ -123,7 +124,7 @@ async def test_concurrent_duplicates_of_order_cancelled_void_once(
     sessions: Sessions, sandbox: SandboxGateway
 ) -> None:
     on_created, on_cancelled = handlers(SlowGateway(sandbox, delay=0.1))
-    created = order_created()
+    created = order_created(sealer=sealer())
     await deliver(sessions, on_created, created, consumer=CONSUMER)
 
     await asyncio.gather(

@@ -133,7 +133,9 @@ def order_service() -> Iterator[str]:
 
 def test_trace_of_an_unknown_order_says_so_and_exits_1(order_service: str) -> None:
     result = runner.invoke(
-        app, ["trace", "no-such-order", "--order-url", order_service, "--no-dead-letters"]
+        app,
+        ["trace", "no-such-order", "--order-url", order_service, "--no-dead-letters"],
+        env={"SHOPCTL_TOKEN": "an-operators-token"},
     )
     assert result.exit_code == 1
     assert "order no-such-order is unknown to the order service" in result.output
@@ -143,6 +145,7 @@ def test_trace_with_the_order_service_down_says_so(unused_tcp_port: int) -> None
     result = runner.invoke(
         app,
         ["trace", "o1", "--order-url", f"http://127.0.0.1:{unused_tcp_port}", "--no-dead-letters"],
+        env={"SHOPCTL_TOKEN": "an-operators-token"},
     )
     assert result.exit_code == 1
     assert "order service" in result.output

@@ -6,47 +6,19 @@ vhost's administrator. Every forgery must end in the DLQ, marked forged, and
 change nothing.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-
 import aio_pika
 import httpx
 import pytest
-from email_service.service import SERVICE as EMAIL
 from events import DeadLetterReason, Envelope, Headers, message_for
-from order_service.service import SERVICE as ORDER
-from payment_service.service import SERVICE as PAYMENT
 from shop_contract import SHOP
 from shop_contract.testing import order_cancelled, order_created, payment_authorized
 
-from tests.conftest import NewDatabase
 from tests.integration.email.support import SmtpSink
 from tests.support.accounts import ShopBroker, publish_as_owner
-from tests.support.apps import AnyService, running_app, wait_until
+from tests.support.apps import wait_until
+from tests.support.tokens import sealer
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-async def apps(
-    new_database: NewDatabase, shop_broker: ShopBroker, sink: SmtpSink
-) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    """Order, payment and email, each as its own broker user, on one vhost."""
-    async with AsyncExitStack() as stack:
-        clients = {}
-        services: tuple[AnyService, ...] = (ORDER, PAYMENT, EMAIL)
-        for service in services:
-            settings = service.settings(
-                database_url=await new_database(service.name),
-                amqp_url=shop_broker.url(service.name),
-                broker_user_prefix=shop_broker.prefix,
-                migrate_on_start=False,
-                **({"smtp_host": sink.host, "smtp_port": sink.port} if service is EMAIL else {}),
-            )
-            _, clients[service.name] = await stack.enter_async_context(
-                running_app(service, settings)
-            )
-        yield clients
 
 
 async def publish_as(url: str, key: str, message: aio_pika.Message, *, exchange: str) -> None:
@@ -126,7 +98,7 @@ async def test_a_cancellation_sent_straight_to_payments_queue_voids_nothing(
 ) -> None:
     """Straight to payment.events (the default exchange), as the administrator: before,
     it voided a confirmed order's payment."""
-    created = order_created(total=None)
+    created = order_created(sealer=sealer(), total=None)
     await publish_as_owner(shop_broker, created)
     payments = apps["payment"]
     await wait_until(lambda: _payment_is(payments, created.order_id, "AUTHORIZED"), timeout=20)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import events.testing
-from email_service.adapters.repository import LATEST_LIMIT, EmailRepository
+from email_service.adapters.repository import EmailRepository
 from email_service.domain.emails import SentEmail
 from events import Event
 from shop_contract import EmailKind
@@ -87,12 +87,6 @@ class FakeEmailRepository:
     async def for_order(self, order_id: UUID) -> Sequence[SentEmail]:
         rows = [row for row in self.rows.values() if row.order_id == order_id]
         return [_public(row) for row in sorted(rows, key=lambda row: (row.sent_at, row.kind))]
-
-    async def latest(self, limit: int = LATEST_LIMIT) -> Sequence[SentEmail]:
-        # Newest first; ties broken by order id and kind, as the query does.
-        rows = sorted(self.rows.values(), key=lambda row: (row.order_id, row.kind))
-        rows.sort(key=lambda row: row.sent_at, reverse=True)
-        return [_public(row) for row in rows[:limit]]
 
 
 def _public(row: EmailRow) -> SentEmail:

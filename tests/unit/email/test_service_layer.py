@@ -2,21 +2,19 @@
 sender: no database, no broker, no SMTP server."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from email_service import handlers, service_layer
 from email_service.adapters.mail import InMemoryMailSender, MailError, MailRejected
 from email_service.adapters.repository import EmailRepository
 from email_service.dependencies import Dependencies
-from email_service.domain.emails import SentEmail
 from email_service.service import SERVICE
 from email_service.unit_of_work import UnitOfWork
 from events import PermanentError
 from shop_contract import EmailKind, EmailSent, OrderCancelled, OrderConfirmed, OrderCreated
 from shop_contract.testing import order_cancelled, order_confirmed, order_created
 
-from tests.unit.email.fakes import EmailRow, FakeEmailDatabase, FakeEmailRepository, FakeUnitOfWork
+from tests.unit.email.fakes import FakeEmailDatabase, FakeEmailRepository, FakeUnitOfWork
 
 SENDER = "Shop <orders@shop.example>"
 OrderEvent = OrderCreated | OrderConfirmed | OrderCancelled
@@ -206,25 +204,3 @@ async def test_an_orders_emails_are_listed_oldest_first(
     ]
     assert listed[0].sent_at < listed[1].sent_at
     assert unknown == []
-
-
-async def test_without_an_order_the_latest_100_newest_first(database: FakeEmailDatabase) -> None:
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    for i in range(105):
-        row = EmailRow(
-            order_id=uuid.uuid4(),
-            kind="received",
-            recipient=f"b{i}@example.com",
-            message_id=f"<m{i}@shop.example>",
-            sent_at=start + timedelta(minutes=i),
-        )
-        database.emails[row.order_id, row.kind] = row
-
-    async with FakeUnitOfWork(database) as uow:
-        listed = await service_layer.emails_of(uow, None)
-
-    assert len(listed) == 100
-    assert listed[0].recipient == "b104@example.com"
-    assert listed[-1].recipient == "b5@example.com"
-    assert [e.sent_at for e in listed] == sorted((e.sent_at for e in listed), reverse=True)
-    assert all(isinstance(email, SentEmail) for email in listed)

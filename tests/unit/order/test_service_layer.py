@@ -42,6 +42,7 @@ from shop_contract.testing import (
     payment_declined,
 )
 
+from tests.support.tokens import opener, sealer
 from tests.unit.order.fakes import (
     SEEDED_CATALOGUE,
     FakeCatalogue,
@@ -51,7 +52,7 @@ from tests.unit.order.fakes import (
     FakeUnitOfWork,
 )
 
-DEPENDENCIES = Dependencies()
+DEPENDENCIES = Dependencies(payment_tokens=sealer())
 LINES = (("KEYBOARD-01", 2), ("USB-C-HUB", 1))
 
 
@@ -76,7 +77,7 @@ def command(
 
 async def place(db: FakeOrderDatabase, placing: service_layer.PlaceOrder) -> Order:
     async with FakeUnitOfWork(db) as uow:
-        return await service_layer.place_order(uow, placing)
+        return await service_layer.place_order(uow, placing, DEPENDENCIES.payment_tokens)
 
 
 async def answer(db: FakeOrderDatabase, event: Event) -> FakeUnitOfWork:
@@ -113,7 +114,7 @@ async def test_placing_an_order_stores_it_pending_and_emits_order_created(
     db: FakeOrderDatabase,
 ) -> None:
     async with FakeUnitOfWork(db) as uow:
-        order = await service_layer.place_order(uow, command())
+        order = await service_layer.place_order(uow, command(), DEPENDENCIES.payment_tokens)
 
     assert order.status is OrderStatus.PENDING
     assert order.lines == (
@@ -123,12 +124,13 @@ async def test_placing_an_order_stores_it_pending_and_emits_order_created(
     assert order.total == Decimal("217.90")
     (created,) = uow.emitted
     assert isinstance(created, OrderCreated)
-    assert created == order.created(payment_token="tok_visa")
-    assert (created.order_id, created.total, created.payment_token) == (
+    assert (created.order_id, created.total, created.items) == (
         order.id,
         Decimal("217.90"),
-        "tok_visa",
+        order.created(sealed_payment_token="-").items,
     )
+    assert "tok_visa" not in created.model_dump_json(), "only the payment service can read it"
+    assert opener().open(created.sealed_payment_token) == "tok_visa"
     (envelope,) = db.outbox
     assert envelope.type == "order.created"
     assert envelope.correlation_id == str(order.id)
@@ -147,7 +149,7 @@ async def test_the_pending_count_rises_once_the_transaction_commits(
     before = counted(OrderStatus.PENDING)
     uow = FakeUnitOfWork(db)
 
-    await service_layer.place_order(uow, command())
+    await service_layer.place_order(uow, command(), DEPENDENCIES.payment_tokens)
 
     assert counted(OrderStatus.PENDING) == before
     uow.commit()
@@ -160,7 +162,7 @@ async def test_a_rolled_back_order_leaves_nothing_and_is_not_counted(
     before = counted(OrderStatus.PENDING)
     uow = FakeUnitOfWork(db)
 
-    await service_layer.place_order(uow, command(key="k-1"))
+    await service_layer.place_order(uow, command(key="k-1"), DEPENDENCIES.payment_tokens)
     uow.rollback()
 
     assert (db.orders, db.idempotency_keys, db.outbox) == ({}, {}, [])
@@ -192,7 +194,9 @@ async def test_the_same_key_and_request_replays_the_order_without_a_second_event
     before = counted(OrderStatus.PENDING)
 
     async with FakeUnitOfWork(db) as uow:
-        again = await service_layer.place_order(uow, command(key="k-1"))
+        again = await service_layer.place_order(
+            uow, command(key="k-1"), DEPENDENCIES.payment_tokens
+        )
 
     assert again.id == first.id
     assert (again.lines, again.total, again.created_at) == (
@@ -260,7 +264,7 @@ async def test_both_positive_answers_confirm_the_order_and_announce_it(
     assert (confirmed.order_id, confirmed.total, confirmed.items) == (
         order.id,
         Decimal("217.90"),
-        order.created(payment_token="tok_visa").items,
+        order.created(sealed_payment_token="-").items,
     )
     assert uow.envelopes[0].causation_id == cause.id
     assert uow.envelopes[0].correlation_id == str(order.id)

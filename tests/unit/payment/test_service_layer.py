@@ -21,6 +21,7 @@ from shop_contract import (
 )
 from shop_contract.testing import order_cancelled, order_created
 
+from tests.support.tokens import opener, sealer
 from tests.unit.payment.fakes import FakePaymentDatabase, FakePaymentRepository, FakeUnitOfWork
 
 
@@ -44,7 +45,7 @@ async def authorize(
             order_id=event.order_id,
             amount=event.total,
             currency=event.currency,
-            token=event.payment_token,
+            token=opener().open(event.sealed_payment_token),
         )
     return uow
 
@@ -68,7 +69,7 @@ def test_the_fakes_stand_in_for_the_real_protocols() -> None:
 async def test_an_accepted_card_is_authorized_saved_and_announced(
     database: FakePaymentDatabase, sandbox: SandboxGateway
 ) -> None:
-    event = order_created(token="tok_visa", total=Decimal("12.50"))
+    event = order_created(sealer=sealer(), token="tok_visa", total=Decimal("12.50"))
 
     uow = await authorize(database, sandbox, event)
 
@@ -102,7 +103,7 @@ async def test_an_accepted_card_is_authorized_saved_and_announced(
 async def test_a_declined_card_is_saved_with_its_reason_and_announced(
     database: FakePaymentDatabase, sandbox: SandboxGateway, token: str, total: str, reason: str
 ) -> None:
-    event = order_created(token=token, total=Decimal(total))
+    event = order_created(sealer=sealer(), token=token, total=Decimal(total))
 
     await authorize(database, sandbox, event)
 
@@ -120,7 +121,7 @@ async def test_a_declined_card_is_saved_with_its_reason_and_announced(
 async def test_an_unavailable_gateway_propagates_and_nothing_is_saved(
     database: FakePaymentDatabase, sandbox: SandboxGateway
 ) -> None:
-    event = order_created(token="tok_gatewayTimeout")
+    event = order_created(sealer=sealer(), token="tok_gatewayTimeout")
 
     for _ in range(2):
         uow = FakeUnitOfWork(database)
@@ -132,7 +133,7 @@ async def test_an_unavailable_gateway_propagates_and_nothing_is_saved(
                     order_id=event.order_id,
                     amount=event.total,
                     currency=event.currency,
-                    token=event.payment_token,
+                    token=opener().open(event.sealed_payment_token),
                 )
         # Rolled back: no PENDING payment, no event.
         assert uow.rolled_back
@@ -150,7 +151,7 @@ async def test_an_unavailable_gateway_propagates_and_nothing_is_saved(
 async def test_a_cancellation_before_the_order_leaves_a_tombstone_and_charges_nothing(
     database: FakePaymentDatabase, sandbox: SandboxGateway
 ) -> None:
-    created = order_created()
+    created = order_created(sealer=sealer())
 
     await void(database, sandbox, order_cancelled(created.order_id))
 
@@ -168,7 +169,7 @@ async def test_a_cancellation_before_the_order_leaves_a_tombstone_and_charges_no
 async def test_cancelling_an_authorized_order_voids_it_at_the_gateway(
     database: FakePaymentDatabase, sandbox: SandboxGateway
 ) -> None:
-    created = order_created(total=Decimal("40.00"))
+    created = order_created(sealer=sealer(), total=Decimal("40.00"))
     await authorize(database, sandbox, created)
 
     await void(database, sandbox, order_cancelled(created.order_id))
@@ -200,7 +201,7 @@ async def test_a_failed_void_rolls_back_and_keeps_the_authorization_for_the_retr
     database: FakePaymentDatabase,
 ) -> None:
     gateway = VoidFailsOnce()
-    created = order_created()
+    created = order_created(sealer=sealer())
     await authorize(database, gateway, created)
 
     with pytest.raises(GatewayUnavailable):
@@ -217,7 +218,7 @@ async def test_a_failed_void_rolls_back_and_keeps_the_authorization_for_the_retr
 async def test_cancelling_a_declined_payment_does_nothing(
     database: FakePaymentDatabase, sandbox: SandboxGateway
 ) -> None:
-    created = order_created(token="tok_chargeDeclined")
+    created = order_created(sealer=sealer(), token="tok_chargeDeclined")
     await authorize(database, sandbox, created)
 
     await void(database, sandbox, order_cancelled(created.order_id))
@@ -229,7 +230,7 @@ async def test_cancelling_a_declined_payment_does_nothing(
 async def test_the_same_facts_again_change_nothing(
     database: FakePaymentDatabase, sandbox: SandboxGateway
 ) -> None:
-    created = order_created()
+    created = order_created(sealer=sealer())
     cancelled = order_cancelled(created.order_id)
 
     for _ in range(2):
@@ -246,7 +247,7 @@ async def test_the_same_facts_again_change_nothing(
 async def test_payment_of_shows_decisions_but_not_tombstones(
     database: FakePaymentDatabase, sandbox: SandboxGateway
 ) -> None:
-    created = order_created()
+    created = order_created(sealer=sealer())
     cancelled_first = uuid4()
     await authorize(database, sandbox, created)
     await void(database, sandbox, order_cancelled(cancelled_first))
@@ -264,8 +265,8 @@ async def test_payment_of_shows_decisions_but_not_tombstones(
 async def test_the_handlers_run_the_use_cases_with_their_dependencies(
     database: FakePaymentDatabase, sandbox: SandboxGateway
 ) -> None:
-    dependencies = Dependencies(gateway=sandbox)
-    created = order_created(total=Decimal("7.00"))
+    dependencies = Dependencies(gateway=sandbox, payment_tokens=opener())
+    created = order_created(sealer=sealer(), total=Decimal("7.00"))
 
     async with FakeUnitOfWork(database) as uow:
         await handlers.on_order_created(created, uow, dependencies)
@@ -286,8 +287,8 @@ async def test_the_service_routes_each_consumed_event_to_its_handler(
         OrderCreated: handlers.on_order_created,
         OrderCancelled: handlers.on_order_cancelled,
     }
-    created = order_created()
-    dependencies = Dependencies(gateway=sandbox)
+    created = order_created(sealer=sealer())
+    dependencies = Dependencies(gateway=sandbox, payment_tokens=opener())
 
     for event in (created, order_cancelled(created.order_id)):
         async with FakeUnitOfWork(database) as uow:

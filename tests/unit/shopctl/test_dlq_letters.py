@@ -1,5 +1,6 @@
 """Reading dead-letter headers, grouping failures, and the headers of a replay."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -69,14 +70,26 @@ def test_a_replay_resets_the_retry_budget_and_counts_replays() -> None:
         "x-exception": "RuntimeError",
         "x-schema-version": 1,
     }
-    first = replay_headers(headers, replayed_at=now)
+    letter = DeadLetter(
+        queue="payment.events.dlq",
+        position=0,
+        body=b"{}",
+        headers=headers,
+        event_type="order.cancelled",
+        user_id="shop_order",
+    )
+    first = replay_headers(letter, replayed_at=now)
     assert "x-retry-count" not in first
     assert "x-delivery-count" not in first
     assert first["x-replay-count"] == 1
     assert first["x-replayed-at"] == "2025-01-03T12:00:00+00:00"
     assert first["x-exception"] == "RuntimeError"  # kept as history
     assert first["x-schema-version"] == 1
-    assert replay_headers(first, replayed_at=now)["x-replay-count"] == 2
+    # The consumer checks a replay's original key and publisher again.
+    assert first["x-original-routing-key"] == "order.cancelled"
+    assert first["x-original-user-id"] == "shop_order"
+    again = replay_headers(replace(letter, headers=first), replayed_at=now)
+    assert again["x-replay-count"] == 2
     assert headers["x-retry-count"] == 3  # the input is not changed
 
 

@@ -1,5 +1,8 @@
 """What dlq list and dlq show print."""
 
+import json
+from dataclasses import replace
+
 from rich.console import Console
 from shopctl.dlq.letters import QueueSummary, group
 from shopctl.dlq.render import letter_view, summary_table
@@ -45,3 +48,12 @@ def test_show_prints_facts_headers_and_pretty_json() -> None:
     assert "x-original-queue" in text
     assert '"type": "order.created"' in text  # indented JSON, one key per line
     assert '  "version": 1,' in text
+
+
+def test_show_never_prints_the_sealed_card_token() -> None:
+    letter = consumer_dead_letter()
+    body = json.loads(letter.body)
+    body["data"]["sealed_payment_token"] = "eyJhbGciOiJFQ0RILUVTIn0.secret-ciphertext"
+    text = text_of(letter_view(replace(letter, body=json.dumps(body).encode())))
+    assert "secret-ciphertext" not in text
+    assert '"sealed_payment_token": "<sealed for the payment service>"' in text

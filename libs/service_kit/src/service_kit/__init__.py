@@ -2,6 +2,7 @@
 roles, health, metrics, migrations and the command line."""
 
 from service_kit.app import DatabaseDep, create_app, dependency, main
+from service_kit.auth import AUTH_RESPONSES, CallerDep, OperatorDep, Principal, requires
 from service_kit.database import Database
 from service_kit.definition import EventHandler, ServiceDefinition
 from service_kit.migrations import upgrade_head
@@ -10,9 +11,13 @@ from service_kit.settings import Role, ServiceSettings
 from service_kit.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 __all__ = [
+    "AUTH_RESPONSES",
+    "CallerDep",
     "Database",
     "DatabaseDep",
     "EventHandler",
+    "OperatorDep",
+    "Principal",
     "Role",
     "Runtime",
     "ServiceDefinition",
@@ -22,5 +27,6 @@ __all__ = [
     "create_app",
     "dependency",
     "main",
+    "requires",
     "upgrade_head",
 ]

@@ -16,9 +16,11 @@ from typing import Generic
 import structlog
 from events import AmqpPublisher, Broker, ConsumerQueue, EventConsumer, OutboxRelay
 
+from service_kit.auth import TokenVerifier
 from service_kit.database import Database
 from service_kit.definition import D, S, ServiceDefinition, U
-from service_kit.settings import Role
+from service_kit.keys import read_pem
+from service_kit.settings import Role, ServiceSettings
 
 log = structlog.get_logger("service_kit.runtime")
 
@@ -47,6 +49,7 @@ class Runtime(Generic[D]):
     database: Database
     dependencies: D
     messaging: Messaging | None
+    verifier: TokenVerifier | None  # the HTTP roles' bearer-token check
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": await self.database.is_ready()}
@@ -63,6 +66,7 @@ async def running(
         database = Database(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
         stack.push_async_callback(database.close)
         dependencies = await stack.enter_async_context(definition.dependencies(settings))
+        verifier = await token_verifier(settings) if role in ("api", "all") else None
         messaging = None
         if role in ("worker", "all"):
             messaging = _messaging(definition, settings, database, dependencies)
@@ -74,10 +78,26 @@ async def running(
                 stack.push_async_callback(messaging.consumer.stop)
         log.info("service.started", role=role, port=settings.port)
         try:
-            yield Runtime(definition.name, role, database, dependencies, messaging)
+            yield Runtime(definition.name, role, database, dependencies, messaging, verifier)
         finally:
             log.info("service.stopping")
     log.info("service.stopped")
+
+
+async def token_verifier(settings: ServiceSettings) -> TokenVerifier:
+    """From the identity provider's JWKS if configured, else the public key given."""
+    audience, issuer = settings.auth_audience, settings.auth_issuer
+    if settings.auth_jwks_url:
+        return await TokenVerifier.from_jwks(
+            settings.auth_jwks_url, issuer=issuer, audience=audience
+        )
+    pem = read_pem(
+        pem=settings.auth_public_key,
+        file=settings.auth_public_key_file,
+        what="key to verify bearer tokens (or AUTH_JWKS_URL)",
+        variable="AUTH_PUBLIC_KEY",
+    )
+    return TokenVerifier.from_pem(pem, issuer=issuer, audience=audience)
 
 
 def _messaging(

@@ -7,11 +7,16 @@ from that name and the shop's contract, so they are written down once.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from shop_contract import PORTS, account_name
+from shop_contract.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+
+# Where ``make setup`` (``shopctl keys``) leaves the development keys.
+DEV_SECRETS = Path(".secrets")
 
 Role = Literal["api", "worker", "all"]
 
@@ -45,6 +50,13 @@ class ServiceSettings(BaseSettings):
     # server's max_connections: processes x (pool + 1 for LISTEN).
     db_pool_size: int = Field(default=20, ge=1, le=200)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Bearer tokens are verified with this public key (PEM inline, e.g. from a
+    # Secret, or a file), or the keys an identity provider publishes at a JWKS URL.
+    auth_public_key: str | None = Field(default=None, repr=False)
+    auth_public_key_file: Path | None = DEV_SECRETS / "auth-verify.pem"
+    auth_jwks_url: str | None = None
+    auth_issuer: str = DEFAULT_ISSUER
+    auth_audience: str = DEFAULT_AUDIENCE
 
     @model_validator(mode="before")
     @classmethod

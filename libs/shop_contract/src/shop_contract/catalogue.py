@@ -50,7 +50,9 @@ class OrderCreated(OrderEvent):
     items: tuple[OrderLine, ...] = Field(min_length=1)
     total: Money
     currency: str = Field(min_length=3, max_length=3)
-    payment_token: str = Field(min_length=1, max_length=128)
+    # The customer's card token, sealed for the payment service alone (a JWE for its
+    # public key): inventory, email, the outbox and any DLQ see only ciphertext.
+    sealed_payment_token: str = Field(min_length=1, max_length=4096)
 
 
 class OrderConfirmed(OrderEvent):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Protocol
 from uuid import UUID, uuid4
 
 from shop_contract.catalogue import (
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 
+class Sealer(Protocol):
+    def seal(self, secret: str) -> str: ...
+
+
 def line(sku: str = "KEYBOARD-01", quantity: int = 1, unit_price: str = "89.00") -> OrderLine:
     return OrderLine(sku=sku, quantity=quantity, unit_price=Decimal(unit_price))
 
@@ -50,7 +55,10 @@ def order_created(
     customer_id: str = "c-42",
     email: str = "buyer@example.com",
     total: Decimal | None = None,
+    sealer: Sealer | None = None,
 ) -> OrderCreated:
+    """``sealer``: seal ``token`` for the payment service (its tests need one); without
+    it the token rides as is, for services that never open it."""
     lines = tuple(items)
     return OrderCreated(
         order_id=order_id or uuid4(),
@@ -61,7 +69,7 @@ def order_created(
         if total is not None
         else sum((x.quantity * x.unit_price for x in lines), Decimal(0)),
         currency="EUR",
-        payment_token=token,
+        sealed_payment_token=sealer.seal(token) if sealer is not None else token,
     )
 
 

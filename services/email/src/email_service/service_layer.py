@@ -11,7 +11,6 @@ from events import PermanentError
 
 from email_service.adapters.mail import MailError, MailRejected, MailSender
 from email_service.adapters.metrics import EMAIL_DUPLICATES, EMAIL_FAILURES, EMAILS_SENT
-from email_service.adapters.repository import LATEST_LIMIT
 from email_service.domain.emails import OrderEmail, SentEmail
 from email_service.unit_of_work import UnitOfWork
 
@@ -55,7 +54,5 @@ async def send_once(uow: UnitOfWork, mail: MailSender, email: OrderEmail, *, sen
     log.info("email.sent", kind=email.kind, message_id=email.message_id)
 
 
-async def emails_of(uow: UnitOfWork, order_id: UUID | None) -> Sequence[SentEmail]:
-    if order_id is None:
-        return await uow.emails.latest(LATEST_LIMIT)
+async def emails_of(uow: UnitOfWork, order_id: UUID) -> Sequence[SentEmail]:
     return await uow.emails.for_order(order_id)

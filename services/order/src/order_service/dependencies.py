@@ -1,4 +1,4 @@
-"""What the order service's code needs beyond its database: nothing yet."""
+"""What the order service's code needs beyond its database: the payment token sealer."""
 
 from __future__ import annotations
 
@@ -6,14 +6,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from service_kit.keys import read_pem
+from service_kit.sealing import Sealer
+
 from order_service.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class Dependencies:
-    """Empty: orders talk to nothing but their database and the broker."""
+    # Seals card tokens for the payment service's key (it holds no key to open them).
+    payment_tokens: Sealer
 
 
 @asynccontextmanager
 async def open_dependencies(settings: Settings) -> AsyncIterator[Dependencies]:
-    yield Dependencies()
+    pem = read_pem(
+        pem=settings.payment_public_key,
+        file=settings.payment_public_key_file,
+        what="payment service public key to seal card tokens with",
+        variable="PAYMENT_PUBLIC_KEY",
+    )
+    yield Dependencies(payment_tokens=Sealer(pem))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 from uuid import UUID, uuid4
 
 import structlog
@@ -36,7 +37,11 @@ class IdempotencyConflict(Exception):
     """The Idempotency-Key was first used with a different request."""
 
 
-async def place_order(uow: UnitOfWork, command: PlaceOrder) -> Order:
+class Seals(Protocol):
+    def seal(self, secret: str) -> str: ...
+
+
+async def place_order(uow: UnitOfWork, command: PlaceOrder, payment_tokens: Seals) -> Order:
     """Place the order with its ``order.created`` event, or return the one this
     idempotency key already placed. Raises ``UnorderableLines`` (unknown or
     repeated SKUs) and ``IdempotencyConflict``.
@@ -59,7 +64,8 @@ async def place_order(uow: UnitOfWork, command: PlaceOrder) -> Order:
         lines=price_lines(command.lines, prices),
         at=datetime.now(UTC),
     )
-    created = uow.emit(order.created(payment_token=command.payment_token))
+    sealed = payment_tokens.seal(command.payment_token)
+    created = uow.emit(order.created(sealed_payment_token=sealed))
     order.history.append(_entered(OrderStatus.PENDING, order.created_at, created))
     await uow.orders.add(order)
     uow.after_commit(order_entered(OrderStatus.PENDING))

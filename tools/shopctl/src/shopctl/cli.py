@@ -148,15 +148,32 @@ def trace(
     dead_letters: Annotated[
         bool, typer.Option(help="Look for the order's dead letters in every DLQ.")
     ] = True,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=config.TOKEN_ENV,
+            help="An operator's bearer token (default: signed with the development key).",
+        ),
+    ] = None,
+    directory: Annotated[
+        Path, typer.Option("--dir", envvar=config.SECRETS_DIR_ENV, help="Where keys are kept.")
+    ] = DEFAULT_DIR,
 ) -> None:
     """The whole story of one order, across services, in time order."""
+    if token is None:
+        try:
+            token = operator_token(read_signing_key(KeyFiles(directory).auth_signing), ttl=60)
+        except ShopctlError as exc:
+            _fail(f"{exc}; or give an operator's token with --token / {config.TOKEN_ENV}")
     urls = ServiceUrls(
         order=order_url.rstrip("/"),
         inventory=inventory_url.rstrip("/"),
         payment=payment_url.rstrip("/"),
         email=email_url.rstrip("/"),
     )
-    story = _run(gather_story(order_id, urls=urls, amqp_url=amqp_url if dead_letters else None))
+    story = _run(
+        gather_story(order_id, urls=urls, amqp_url=amqp_url if dead_letters else None, token=token)
+    )
     out.print(story_view(story, build_timeline(story)))
 
 

@@ -24,3 +24,4 @@ DEFAULT_HTTP_TIMEOUT = 5.0  # seconds, for every outbound HTTP call
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds, for AMQP and PostgreSQL connections
 
 SECRETS_DIR_ENV = "SHOP_SECRETS_DIR"
+TOKEN_ENV = "SHOPCTL_TOKEN"  # noqa: S105 (the name of a variable)

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from email_service.adapters.tables import emails
 from email_service.domain.emails import SentEmail
 
-LATEST_LIMIT = 100
 _PUBLIC = (emails.c.order_id, emails.c.kind, emails.c.recipient, emails.c.sent_at)
 
 # The handler's statements, built once: SQLAlchemy then finds their compiled form
@@ -45,9 +44,6 @@ class EmailRepository(Protocol):
     async def for_order(self, order_id: UUID) -> Sequence[SentEmail]:
         """The order's emails, oldest first."""
 
-    async def latest(self, limit: int = ...) -> Sequence[SentEmail]:
-        """The ``limit`` most recent emails of all orders, newest first."""
-
 
 class SqlEmailRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -75,13 +71,5 @@ class SqlEmailRepository:
             select(*_PUBLIC)
             .where(emails.c.order_id == order_id)
             .order_by(emails.c.sent_at, emails.c.kind)
-        )
-        return [SentEmail(*row) for row in rows]
-
-    async def latest(self, limit: int = LATEST_LIMIT) -> Sequence[SentEmail]:
-        rows = await self._session.execute(
-            select(*_PUBLIC)
-            .order_by(emails.c.sent_at.desc(), emails.c.order_id, emails.c.kind)
-            .limit(limit)
         )
         return [SentEmail(*row) for row in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
-from service_kit import DatabaseDep
+from service_kit import AUTH_RESPONSES, DatabaseDep, OperatorDep
 
 from inventory_service import service_layer
 from inventory_service.api.schemas import SkuPath, StockPublic, StockUpdate
@@ -28,9 +28,11 @@ async def read_stock(sku: SkuPath, db: DatabaseDep) -> StockPublic:
     return _public(level)
 
 
-@stock_router.put("/{sku}")
-async def restock(sku: SkuPath, body: StockUpdate, db: DatabaseDep) -> StockPublic:
-    """Set the sellable quantity of ``sku``, creating the SKU if it is new."""
+@stock_router.put("/{sku}", responses=AUTH_RESPONSES)
+async def restock(
+    sku: SkuPath, body: StockUpdate, db: DatabaseDep, _operator: OperatorDep
+) -> StockPublic:
+    """Set the sellable quantity of ``sku``, creating the SKU if it is new (operators)."""
     async with db.unit_of_work(SqlUnitOfWork) as uow:
         level = await service_layer.restock(uow, sku, body.available)
     return _public(level)

@@ -116,8 +116,9 @@ class Order:
         self.history.append(change)
         return Recorded(Answer.NEW, change)
 
-    def created(self, *, payment_token: str) -> OrderCreated:
-        """The event announcing this order to inventory, payment and email."""
+    def created(self, *, sealed_payment_token: str) -> OrderCreated:
+        """The event announcing this order to inventory, payment and email; the card
+        token in it is sealed for the payment service alone."""
         return OrderCreated(
             order_id=self.id,
             customer_id=self.customer_id,
@@ -125,7 +126,7 @@ class Order:
             items=self._lines(),
             total=self.total,
             currency=self.currency,
-            payment_token=payment_token,
+            sealed_payment_token=sealed_payment_token,
         )
 
     def outcome(self) -> OrderConfirmed | OrderCancelled:

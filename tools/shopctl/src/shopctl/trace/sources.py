@@ -58,10 +58,13 @@ async def gather_story(
     *,
     urls: ServiceUrls,
     amqp_url: str | None,
+    token: str | None = None,
     timeout: float = DEFAULT_HTTP_TIMEOUT,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Story:
-    async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+    """``token``: an operator's bearer token (the services' APIs need one)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=timeout, transport=transport, headers=headers) as client:
         try:
             order = await _get_json(client, f"{urls.order}/orders/{quote(order_id, safe='')}")
         except _Gap as exc:
