@@ -64,4 +64,14 @@ test-cluster: ## Three-node RabbitMQ cluster on this machine: kill -9, stop_app,
 bench: ## Benchmark the running stack on this machine (figures, not assertions)
 	$(UV) run --frozen --group bench python -m bench $(BENCH_ARGS)
 
+.PHONY: asyncapi check-observability
+
+asyncapi: ## Regenerate docs/asyncapi.yaml from the contract package (libs/shop_contract)
+	$(UV) run --frozen python -m shop_contract.asyncapi > docs/asyncapi.yaml.tmp
+	mv docs/asyncapi.yaml.tmp docs/asyncapi.yaml
+
+check-observability: ## AsyncAPI current and valid; promtool on alert rules and dashboard queries
+	@command -v promtool >/dev/null 2>&1 || { echo "promtool is missing: apt-get install -y prometheus" >&2; exit 1; }
+	$(PYTEST) tests/unit/contract/test_asyncapi.py tests/unit/observability
+
 include deploy/deploy.mk
