@@ -58,6 +58,7 @@ class Scenario:
         since: float | None = None,
         dead_letters: dict[str, int] | None = None,
         smtp_duplicates_allowed: bool = False,
+        deadline_may_cancel: bool = False,
         timeout: float = 90.0,
         label: str | None = None,
     ) -> Report:
@@ -73,6 +74,7 @@ class Scenario:
             stock=self.stock,
             dead_letters=dead_letters or {},
             smtp_duplicates_allowed=smtp_duplicates_allowed,
+            deadline_may_cancel=deadline_may_cancel,
         )
         errors = self.load.errors()
         extra = dict(self.notes)

@@ -39,7 +39,10 @@ class SmtpSink:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[Message] = []
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        # SMTPUTF8 like Mailpit: internationalised addresses are delivered.
+        self._controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True
+        )
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]

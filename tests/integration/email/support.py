@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import asyncpg
 from aiosmtpd.controller import Controller
+from email_service.adapters.mail import MailSender
 from email_service.adapters.tables import emails
-from sqlalchemy import func, select
+from email_service.dependencies import Dependencies
+from email_service.unit_of_work import SqlUnitOfWork, UnitOfWork
+from events import Transaction
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.conftest import ADMIN_DSN
 
 CONSUMER = "email.events"
 """The email service's consumer name, as its inbox records it."""
@@ -81,12 +89,16 @@ class Collector:
 
 
 class SmtpSink:
-    """An aiosmtpd server on a free port of 127.0.0.1; ``restart`` drops every connection."""
+    """An aiosmtpd server on a free port of 127.0.0.1; ``stop`` drops every connection.
 
-    def __init__(self) -> None:
+    ``smtputf8``: offer SMTPUTF8 (as Mailpit does), so internationalised addresses
+    can be carried; off by default, as aiosmtpd (and many a server) has it."""
+
+    def __init__(self, *, smtputf8: bool = False) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.collector = Collector()
+        self.smtputf8 = smtputf8
         self._controller: Controller | None = None
 
     @property
@@ -94,7 +106,9 @@ class SmtpSink:
         return self.collector.deliveries
 
     def start(self) -> None:
-        self._controller = Controller(self.collector, hostname=self.host, port=self.port)
+        self._controller = Controller(
+            self.collector, hostname=self.host, port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self._controller.start()
 
     def stop(self) -> None:
@@ -104,8 +118,8 @@ class SmtpSink:
 
 
 @contextmanager
-def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
+def smtp_sink(*, smtputf8: bool = False) -> Iterator[SmtpSink]:
+    sink = SmtpSink(smtputf8=smtputf8)
     sink.start()
     try:
         yield sink
@@ -114,10 +128,64 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 async def email_rows(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
+    """Every row of ``emails`` (claimed, sent or failed), sent ones first, oldest first."""
     async with sessions() as session:
-        return list(await session.execute(select(emails).order_by(emails.c.sent_at)))
+        query = select(emails).order_by(emails.c.sent_at, emails.c.claimed_at)
+        return list(await session.execute(query))
 
 
-async def count_emails(sessions: async_sessionmaker[AsyncSession]) -> int:
+async def count_emails(sessions: async_sessionmaker[AsyncSession], status: str = "sent") -> int:
+    """How many emails are in ``status`` (``sent`` unless told)."""
+    query = select(func.count()).select_from(emails).where(emails.c.status == status)
     async with sessions() as session:
-        return int((await session.execute(select(func.count()).select_from(emails))).scalar_one())
+        return int((await session.execute(query)).scalar_one())
+
+
+async def terminate_backend_of(session: AsyncSession) -> None:
+    """Terminate the server process behind ``session``'s connection (as an operator's
+    ``pg_terminate_backend`` would) and wait until it is gone."""
+    pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+    finally:
+        await admin.close()
+
+
+BeforeCommit = Callable[[int, Transaction], Awaitable[None]]
+
+
+@dataclass
+class Interrupted:
+    """``Dependencies`` whose short transactions (claim, mark sent, give up) run as
+    the service's do, except that ``before_commit(n, tx)`` runs at the end of the
+    n-th one, just before its COMMIT: to break its connection there, say."""
+
+    deps: Dependencies
+    before_commit: BeforeCommit
+    opened: int = 0
+
+    @property
+    def mail(self) -> MailSender:
+        return self.deps.mail
+
+    @property
+    def from_address(self) -> str:
+        return self.deps.from_address
+
+    @property
+    def claim_lease(self) -> timedelta:
+        return self.deps.claim_lease
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        self.opened += 1
+        number, opened = self.opened, list[Transaction]()
+
+        def unit_of_work(tx: Transaction) -> SqlUnitOfWork:
+            opened.append(tx)
+            return SqlUnitOfWork(tx)
+
+        async with self.deps.database.unit_of_work(unit_of_work) as uow:
+            yield uow
+            await self.before_commit(number, opened[0])

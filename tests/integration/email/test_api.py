@@ -2,19 +2,22 @@
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aio_pika
 import httpx
 import pytest
 from email_service.adapters.mail import SmtpMailSender
+from email_service.adapters.tables import emails
 from email_service.dependencies import Dependencies
 from email_service.service import SERVICE
 from email_service.settings import Settings
-from events import Envelope
+from events import DeadLetterReason, Envelope, Headers
+from events.testing import outbox_events
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from shop_contract.testing import order_cancelled, order_created
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tests.conftest import NewDatabase
 from tests.integration.email.support import SCRIPT, SmtpSink
@@ -50,6 +53,10 @@ async def test_the_app_hands_its_handlers_an_smtp_sender_from_the_settings(
 
     assert isinstance(dependencies, Dependencies)
     assert dependencies.from_address == settings.smtp_from
+    # Its claims and marks use the service's own pool; a claim is held for three
+    # times the SMTP timeout before another delivery may take it over.
+    assert dependencies.database is app[0].state.runtime.database
+    assert dependencies.claim_lease == timedelta(seconds=3 * settings.smtp_timeout)
     assert isinstance(dependencies.mail, SmtpMailSender)
     mail = dependencies.mail
     assert (mail.host, mail.port, mail.timeout) == (
@@ -177,3 +184,57 @@ async def test_metrics_count_emails_sent_by_kind(
 async def _listed(client: httpx.AsyncClient, order_id: uuid.UUID) -> bool:
     response = await client.get("/emails", params={"order_id": str(order_id)})
     return bool(response.json())
+
+
+def consumed(outcome: str) -> float:
+    labels = {"queue": "email.events", "type": "order.created", "outcome": outcome}
+    return REGISTRY.get_sample_value("events_consumed_total", labels) or 0.0
+
+
+async def test_an_address_the_smtp_server_cannot_carry_is_dead_lettered_at_once(
+    app: App, shop_broker: ShopBroker, sink: SmtpSink
+) -> None:
+    """ü@example.com to a server without SMTPUTF8 (aiosmtpd's default): before, the
+    permanent refusal was retried for 36 s, then dead-lettered. Now at once, once."""
+    fastapi, client = app
+    order_id = uuid.uuid4()
+    retried, dead_lettered = consumed("retried"), consumed("dead_lettered")
+
+    await publish_as_owner(shop_broker, order_created(order_id, email="ü@example.com"))
+
+    connection = await aio_pika.connect(shop_broker.vhost_url)
+    async with connection:
+        channel = await connection.channel()
+        dlq = await channel.declare_queue("email.events.dlq", passive=True)
+        got: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+        async def dead_letter() -> bool:
+            message = await dlq.get(no_ack=True, fail=False)
+            if message is not None:
+                got.append(message)
+            return bool(got)
+
+        await wait_until(dead_letter, timeout=15)
+    [letter] = got
+    headers = letter.headers
+    assert headers[Headers.DEAD_LETTER_REASON] == DeadLetterReason.PERMANENT_ERROR
+    assert headers[Headers.EXCEPTION] == "PermanentError"
+    assert "cannot take this message" in str(headers[Headers.EXCEPTION_MESSAGE])
+    assert headers[Headers.ATTEMPTS] == 1
+    assert headers[Headers.ORIGINAL_QUEUE] == "email.events"
+    assert Envelope.from_body(letter.body).data["order_id"] == str(order_id)
+
+    async def counted() -> bool:
+        return consumed("dead_lettered") == dead_lettered + 1
+
+    await wait_until(counted, timeout=5)
+    assert consumed("retried") == retried  # no retry was ever scheduled
+
+    # Nothing sent, nothing announced, nothing listed; the claim was given up.
+    assert sink.collector.about(order_id) == []
+    assert (await client.get("/emails", params={"order_id": str(order_id)})).json() == []
+    sessions = fastapi.state.runtime.database.sessions
+    assert await outbox_events(sessions, correlation_id=str(order_id)) == []
+    async with sessions() as session:
+        query = select(emails.c.status, emails.c.attempts).where(emails.c.order_id == order_id)
+        assert (await session.execute(query)).all() == [("failed", 1)]

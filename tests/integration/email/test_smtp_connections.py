@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import pytest
 from email_service.adapters.mail import MailError, MailRejected, SmtpMailSender
 
-from tests.integration.email.support import SmtpSink, free_port
+from tests.integration.email.support import SmtpSink, free_port, smtp_sink
 from tests.support.apps import wait_until
 
 
@@ -105,3 +105,24 @@ async def test_a_server_that_is_down_is_a_mail_error(sink: SmtpSink) -> None:
     with pytest.raises(MailError):
         await sender.send(message())
     assert sender.idle_connections == 0
+
+
+async def test_an_international_address_needs_a_server_offering_smtputf8(
+    sender: SmtpMailSender, sink: SmtpSink
+) -> None:
+    """Without SMTPUTF8 the address cannot be carried, and never will be on this
+    server: a refusal for good, and the connection is not reused."""
+    with pytest.raises(MailRejected, match="cannot take this message"):
+        await sender.send(message(to="ü@example.com"))
+    assert sink.deliveries == []
+    assert sender.idle_connections == 0
+
+    with smtp_sink(smtputf8=True) as utf8_sink:
+        utf8 = SmtpMailSender(host=utf8_sink.host, port=utf8_sink.port, timeout=5)
+        try:
+            await utf8.send(message(to="ü@example.com"))
+        finally:
+            await utf8.aclose()
+    [delivery] = utf8_sink.deliveries
+    assert delivery.rcpt_tos == ["ü@example.com"]
+    assert delivery.message["To"] == "ü@example.com"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +27,9 @@ Sessions = async_sessionmaker[AsyncSession]
 
 # The queue the app's consumer reads, and so the inbox's consumer name.
 CONSUMER = SERVICE.topology.queue(SERVICE.name).name
-DEPENDENCIES = Dependencies(payment_tokens=sealer())
+DEPENDENCIES = Dependencies(
+    payment_tokens=sealer(), deadline=timedelta(minutes=10), idempotency_ttl=timedelta(hours=24)
+)
 
 
 def handler(event: Event) -> Handler[Event]:
@@ -61,7 +64,7 @@ async def place(sessions: Sessions, *lines: tuple[str, int]) -> UUID:
                 payment_token="tok_visa",
                 request_hash=fingerprint({}),
             ),
-            DEPENDENCIES.payment_tokens,
+            DEPENDENCIES,
         )
     return order.id
 

@@ -54,3 +54,7 @@ class SlowGateway:
     async def void(self, authorization_id: str) -> None:
         await asyncio.sleep(self.delay)
         await self.inner.void(authorization_id)
+
+    async def release(self, *, order_id: UUID) -> str | None:
+        await asyncio.sleep(self.delay)
+        return await self.inner.release(order_id=order_id)

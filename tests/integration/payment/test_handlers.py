@@ -16,6 +16,7 @@ from shop_contract.testing import order_cancelled, order_created
 
 from tests.integration.payment.support import CONSUMER, Sessions, payment_row, types
 from tests.support.tokens import opener, sealer
+from tests.unit.payment.fakes import VoidFailsOnce
 
 
 async def test_an_accepted_card_is_authorized_and_announced(
@@ -190,20 +191,6 @@ async def test_duplicate_cancellations_before_the_order_keep_one_tombstone(
     assert row is not None
     assert row["status"] == "CANCELLED"
     assert await outbox_events(sessions, str(order_id)) == []
-
-
-class VoidFailsOnce(SandboxGateway):
-    """A gateway whose first void times out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.void_calls = 0
-
-    async def void(self, authorization_id: str) -> None:
-        self.void_calls += 1
-        if self.void_calls == 1:
-            raise GatewayUnavailable("void timed out")
-        await super().void(authorization_id)
 
 
 async def test_a_failed_void_keeps_the_authorization_for_the_retry(sessions: Sessions) -> None:

@@ -1,5 +1,7 @@
 """dlq list/show/replay/purge against a real payment.events.dlq in a fresh vhost."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from shopctl.amqp import connected
 from shopctl.dlq import queues
@@ -15,6 +17,7 @@ from tests.integration.shopctl.support import (
 from tests.support.accounts import ShopBroker
 
 pytestmark = pytest.mark.timeout(30)
+WEEK = timedelta(days=7)
 DLQ = "payment.events.dlq"
 
 
@@ -79,7 +82,9 @@ async def test_replay_one_message_moves_it_back_with_a_fresh_retry_budget(
     ids = [await dead_letter(dlq_url, "payment", cancelled()) for _ in range(3)]
     async with connected(operator, purpose="test") as connection:
         as_payment = payment_user(shop_broker)
-        result = await queues.replay(connection, DLQ, as_user=as_payment, message_id=ids[1])
+        result = await queues.replay(
+            connection, DLQ, as_user=as_payment, inbox_retention=WEEK, message_id=ids[1]
+        )
         left = await queues.peek(connection, DLQ)
 
     assert result.replayed == (ids[1],)
@@ -104,7 +109,9 @@ async def test_replay_all_moves_everything_present(
 ) -> None:
     ids = [await dead_letter(dlq_url, "payment", cancelled()) for _ in range(3)]
     async with connected(operator, purpose="test") as connection:
-        result = await queues.replay(connection, DLQ, as_user=payment_user(shop_broker))
+        result = await queues.replay(
+            connection, DLQ, as_user=payment_user(shop_broker), inbox_retention=WEEK
+        )
     assert result.count == 3
     assert await message_count(dlq_url, DLQ) == 0
     assert [m.message_id for m in await drain(dlq_url, "payment.events")] == ids
@@ -115,7 +122,9 @@ async def test_a_message_that_fails_again_during_the_replay_is_not_replayed_twic
 ) -> None:
     await dead_letter(dlq_url, "payment", cancelled())
     async with connected(operator, purpose="test") as connection:
-        first = await queues.replay(connection, DLQ, as_user=payment_user(shop_broker))
+        first = await queues.replay(
+            connection, DLQ, as_user=payment_user(shop_broker), inbox_retention=WEEK
+        )
         # the service dead-letters it again at once, keeping the replay stamp
         (back,) = await drain(dlq_url, "payment.events")
         await dead_letter(
@@ -131,7 +140,9 @@ async def test_replay_of_an_unknown_message_id_moves_nothing(
     await dead_letter(dlq_url, "payment", cancelled())
     async with connected(operator, purpose="test") as connection:
         as_payment = payment_user(shop_broker)
-        result = await queues.replay(connection, DLQ, as_user=as_payment, message_id="no-such-id")
+        result = await queues.replay(
+            connection, DLQ, as_user=as_payment, inbox_retention=WEEK, message_id="no-such-id"
+        )
     assert result.count == 0
     assert await message_count(dlq_url, DLQ) == 1
 
@@ -142,7 +153,9 @@ async def test_a_user_who_may_not_impersonate_cannot_replay_and_loses_nothing(
     await dead_letter(dlq_url, "payment", cancelled())
     async with connected(dlq_url, purpose="test") as connection:  # guest: no impersonator tag
         with pytest.raises(ShopctlError, match="not confirmed"):
-            await queues.replay(connection, DLQ, as_user=payment_user(shop_broker))
+            await queues.replay(
+                connection, DLQ, as_user=payment_user(shop_broker), inbox_retention=WEEK
+            )
     assert await message_count(dlq_url, DLQ) == 1
 
 
@@ -156,4 +169,27 @@ async def test_purge_empties_the_dlq_and_counts(dlq_url: str) -> None:
             await queues.purge(connection, "payment.events")
         with pytest.raises(QueueNotFound):
             await queues.purge(connection, "nobody.events.dlq")
+    assert await message_count(dlq_url, DLQ) == 0
+
+
+async def test_a_letter_older_than_the_inbox_retention_is_not_replayed_unless_forced(
+    dlq_url: str, operator: str, shop_broker: ShopBroker
+) -> None:
+    """Its consumer no longer remembers whether it handled the event: a replay could
+    act twice. Such a letter stays in the DLQ, with the reason, until forced."""
+    old = await dead_letter(dlq_url, "payment", cancelled())
+    recent = await dead_letter(dlq_url, "payment", cancelled())
+    as_payment = payment_user(shop_broker)
+    eight_days_on = datetime.now(UTC) + timedelta(days=8)
+    async with connected(operator, purpose="test") as connection:
+        # The first letter is eight days old by then; replay the second "now".
+        result = await queues.replay(
+            connection, DLQ, as_user=as_payment, inbox_retention=WEEK, now=eight_days_on
+        )
+        assert (result.replayed, result.too_old) == ((), (old, recent))
+        assert await message_count(dlq_url, DLQ) == 2
+        forced = await queues.replay(
+            connection, DLQ, as_user=as_payment, inbox_retention=None, now=eight_days_on
+        )
+    assert forced.replayed == (old, recent)
     assert await message_count(dlq_url, DLQ) == 0

@@ -51,7 +51,9 @@ async def test_replay_gives_a_dead_letter_a_fresh_retry_budget(
             async with connected(amqp_url, purpose="test") as connection:
                 summary = await queues.summarize(connection, spec.dead_letter_queue)
                 (letter,) = await queues.peek(connection, spec.dead_letter_queue)
-                result = await queues.replay(connection, spec.dead_letter_queue, as_user=PUBLISHER)
+                result = await queues.replay(
+                    connection, spec.dead_letter_queue, as_user=PUBLISHER, inbox_retention=None
+                )
 
             async def handled() -> bool:
                 return await count_effects(sessions) == 1

@@ -24,9 +24,11 @@ def refused(code: int) -> aiosmtplib.SMTPRecipientRefused:
         (aiosmtplib.SMTPServerDisconnected("gone"), False),
         (aiosmtplib.SMTPSenderRefused(550, "bad sender", "orders@shop.example"), False),
         (aiosmtplib.SMTPAuthenticationError(535, "bad login"), False),
+        # A non-ASCII address to a server without SMTPUTF8: no retry can carry it.
+        (aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported"), True),
     ],
 )
-def test_only_a_5xx_about_this_message_is_permanent(
+def test_only_a_refusal_of_this_very_message_is_permanent(
     error: aiosmtplib.SMTPException, permanent: bool
 ) -> None:
     mapped = classify(error)

@@ -7,6 +7,9 @@ import events.testing
 def test_the_exported_names_are_exactly_these() -> None:
     assert set(events.__all__) == {
         "MIGRATIONS",
+        "DEFAULT_INBOX_RETENTION",
+        "DEFAULT_OUTBOX_RETENTION",
+        "Housekeeper",
         "AmqpPublisher",
         "Broker",
         "ConsumerQueue",

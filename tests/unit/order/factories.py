@@ -38,6 +38,7 @@ def new_order(*lines: OrderLine) -> Order:
         email="buyer@example.com",
         lines=lines or (OrderLine("KEYBOARD-01", 2, Decimal("89.00")),),
         at=T0,
+        deadline=timedelta(minutes=10),
     )
 
 

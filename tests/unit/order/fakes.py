@@ -16,8 +16,9 @@ tests/integration/order.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -31,6 +32,7 @@ from order_service.adapters.repository import (
 )
 from order_service.domain.catalogue import Product
 from order_service.domain.order import Order, StatusChange
+from order_service.domain.status import OrderStatus
 
 # What the migrations seed (order_service/migrations/0002_seed_catalogue.py).
 SEEDED_CATALOGUE = (
@@ -54,7 +56,9 @@ class FakeOrderDatabase:
     products: dict[str, Product] = field(default_factory=_catalogue)
     orders: dict[UUID, Order] = field(default_factory=dict)
     idempotency_keys: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    keys_used_at: dict[str, datetime] = field(default_factory=dict)
     outbox: list[Envelope] = field(default_factory=list)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 class FakeCatalogue:
@@ -102,21 +106,54 @@ class FakeOrderRepository:
         if change is not None:
             row.history.append(change)
 
+    async def overdue(self, now: datetime, *, limit: int) -> list[Order]:
+        due = sorted(
+            (
+                o
+                for o in self.rows.values()
+                if o.status is OrderStatus.PENDING and o.deadline_at <= now
+            ),
+            key=lambda o: o.deadline_at,
+        )[:limit]
+        self.locked.update(o.id for o in due)
+        return [copy.deepcopy(o) for o in due]
+
+    async def oldest_pending_since(self) -> datetime | None:
+        pending = [o.created_at for o in self.rows.values() if o.status is OrderStatus.PENDING]
+        return min(pending, default=None)
+
 
 class FakeIdempotencyKeys:
-    """``IdempotencyKeys`` over a dict: a key is claimed once."""
+    """``IdempotencyKeys`` over a dict: a key is claimed once, until it expires."""
 
-    def __init__(self, rows: dict[str, IdempotencyRecord] | None = None) -> None:
+    def __init__(
+        self,
+        rows: dict[str, IdempotencyRecord] | None = None,
+        used_at: dict[str, datetime] | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.rows: dict[str, IdempotencyRecord] = dict(rows or {})
+        self.used_at: dict[str, datetime] = dict(used_at or {})
+        self._clock = clock
 
-    async def claim(self, key: str, request_hash: str, order_id: UUID) -> bool:
-        if key in self.rows:
+    async def claim(
+        self, key: str, request_hash: str, order_id: UUID, *, expired_before: datetime
+    ) -> bool:
+        if key in self.rows and self.used_at[key] >= expired_before:
             return False
         self.rows[key] = IdempotencyRecord(key, request_hash, order_id)
+        self.used_at[key] = self._clock()
         return True
 
     async def find(self, key: str) -> IdempotencyRecord | None:
         return self.rows.get(key)
+
+    async def forget(self, *, used_before: datetime) -> int:
+        old = [key for key, at in self.used_at.items() if at < used_before]
+        for key in old:
+            del self.rows[key], self.used_at[key]
+        return len(old)
 
 
 class FakeUnitOfWork(events.testing.FakeUnitOfWork):
@@ -132,7 +169,9 @@ class FakeUnitOfWork(events.testing.FakeUnitOfWork):
         self.database = database if database is not None else FakeOrderDatabase()
         self._catalogue = FakeCatalogue(self.database.products)
         self._orders = FakeOrderRepository(self.database.orders)
-        self._keys = FakeIdempotencyKeys(self.database.idempotency_keys)
+        self._keys = FakeIdempotencyKeys(
+            self.database.idempotency_keys, self.database.keys_used_at, clock=self.database.clock
+        )
         self.catalogue: Catalogue = self._catalogue
         self.orders: OrderRepository = self._orders
         self.idempotency_keys: IdempotencyKeys = self._keys
@@ -145,4 +184,5 @@ class FakeUnitOfWork(events.testing.FakeUnitOfWork):
     def keep(self) -> None:
         self.database.orders = self._orders.rows
         self.database.idempotency_keys = self._keys.rows
+        self.database.keys_used_at = self._keys.used_at
         self.database.outbox.extend(self.envelopes)

@@ -47,7 +47,14 @@ def test_the_largest_order_total_fits_the_money_column() -> None:
 
 def test_an_order_needs_lines() -> None:
     with pytest.raises(ValueError):
-        Order.place(id=uuid4(), customer_id="c", email="a@example.com", lines=(), at=T0)
+        Order.place(
+            id=uuid4(),
+            customer_id="c",
+            email="a@example.com",
+            lines=(),
+            at=T0,
+            deadline=timedelta(minutes=10),
+        )
 
 
 def test_confirmation_is_recorded_with_its_cause() -> None:

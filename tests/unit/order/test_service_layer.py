@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -52,7 +53,9 @@ from tests.unit.order.fakes import (
     FakeUnitOfWork,
 )
 
-DEPENDENCIES = Dependencies(payment_tokens=sealer())
+DEPENDENCIES = Dependencies(
+    payment_tokens=sealer(), deadline=timedelta(minutes=10), idempotency_ttl=timedelta(hours=24)
+)
 LINES = (("KEYBOARD-01", 2), ("USB-C-HUB", 1))
 
 
@@ -77,7 +80,7 @@ def command(
 
 async def place(db: FakeOrderDatabase, placing: service_layer.PlaceOrder) -> Order:
     async with FakeUnitOfWork(db) as uow:
-        return await service_layer.place_order(uow, placing, DEPENDENCIES.payment_tokens)
+        return await service_layer.place_order(uow, placing, DEPENDENCIES)
 
 
 async def answer(db: FakeOrderDatabase, event: Event) -> FakeUnitOfWork:
@@ -101,8 +104,9 @@ async def test_the_fakes_stand_in_for_the_real_protocols() -> None:
     assert await catalogue.prices_of(["MOUSE-01", "NOPE"]) == {"MOUSE-01": Decimal("29.50")}
     assert await orders.get(uuid4(), lock=True) is None
     order_id = uuid4()
-    assert await keys.claim("k", "hash", order_id)
-    assert not await keys.claim("k", "other hash", uuid4())
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+    assert await keys.claim("k", "hash", order_id, expired_before=long_ago)
+    assert not await keys.claim("k", "other hash", uuid4(), expired_before=long_ago)
     assert await keys.find("k") == IdempotencyRecord("k", "hash", order_id)
     assert uow.caused_by is None
 
@@ -114,7 +118,7 @@ async def test_placing_an_order_stores_it_pending_and_emits_order_created(
     db: FakeOrderDatabase,
 ) -> None:
     async with FakeUnitOfWork(db) as uow:
-        order = await service_layer.place_order(uow, command(), DEPENDENCIES.payment_tokens)
+        order = await service_layer.place_order(uow, command(), DEPENDENCIES)
 
     assert order.status is OrderStatus.PENDING
     assert order.lines == (
@@ -149,7 +153,7 @@ async def test_the_pending_count_rises_once_the_transaction_commits(
     before = counted(OrderStatus.PENDING)
     uow = FakeUnitOfWork(db)
 
-    await service_layer.place_order(uow, command(), DEPENDENCIES.payment_tokens)
+    await service_layer.place_order(uow, command(), DEPENDENCIES)
 
     assert counted(OrderStatus.PENDING) == before
     uow.commit()
@@ -162,7 +166,7 @@ async def test_a_rolled_back_order_leaves_nothing_and_is_not_counted(
     before = counted(OrderStatus.PENDING)
     uow = FakeUnitOfWork(db)
 
-    await service_layer.place_order(uow, command(key="k-1"), DEPENDENCIES.payment_tokens)
+    await service_layer.place_order(uow, command(key="k-1"), DEPENDENCIES)
     uow.rollback()
 
     assert (db.orders, db.idempotency_keys, db.outbox) == ({}, {}, [])
@@ -194,9 +198,7 @@ async def test_the_same_key_and_request_replays_the_order_without_a_second_event
     before = counted(OrderStatus.PENDING)
 
     async with FakeUnitOfWork(db) as uow:
-        again = await service_layer.place_order(
-            uow, command(key="k-1"), DEPENDENCIES.payment_tokens
-        )
+        again = await service_layer.place_order(uow, command(key="k-1"), DEPENDENCIES)
 
     assert again.id == first.id
     assert (again.lines, again.total, again.created_at) == (

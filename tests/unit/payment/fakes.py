@@ -17,7 +17,9 @@ from uuid import UUID
 
 import events.testing
 from events import Event
+from payment_service.adapters.gateway import GatewayUnavailable
 from payment_service.adapters.repository import PaymentRepository
+from payment_service.adapters.sandbox_gateway import SandboxGateway
 from payment_service.domain import Payment
 
 
@@ -71,3 +73,17 @@ class FakeUnitOfWork(events.testing.FakeUnitOfWork):
     def keep(self) -> None:
         self.database.payments = dict(self._repository.rows)
         self.database.outbox.extend(self.emitted)
+
+
+class VoidFailsOnce(SandboxGateway):
+    """A gateway whose first void times out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.void_calls = 0
+
+    async def void(self, authorization_id: str) -> None:
+        self.void_calls += 1
+        if self.void_calls == 1:
+            raise GatewayUnavailable("void timed out")
+        await super().void(authorization_id)

@@ -112,6 +112,10 @@ class HangingGateway:
     async def void(self, authorization_id: str) -> None:
         await asyncio.Event().wait()
 
+    async def release(self, *, order_id: UUID) -> str | None:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
 
 async def test_a_gateway_that_does_not_answer_in_time_is_unavailable() -> None:
     gateway = TimeLimitedGateway(HangingGateway(), timeout=0.05)

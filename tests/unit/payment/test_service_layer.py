@@ -1,7 +1,7 @@
 """The payment use cases and handlers on a fake unit of work: no database, no broker."""
 
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from payment_service import handlers, service_layer
@@ -22,7 +22,12 @@ from shop_contract import (
 from shop_contract.testing import order_cancelled, order_created
 
 from tests.support.tokens import opener, sealer
-from tests.unit.payment.fakes import FakePaymentDatabase, FakePaymentRepository, FakeUnitOfWork
+from tests.unit.payment.fakes import (
+    FakePaymentDatabase,
+    FakePaymentRepository,
+    FakeUnitOfWork,
+    VoidFailsOnce,
+)
 
 
 @pytest.fixture
@@ -183,20 +188,6 @@ async def test_cancelling_an_authorized_order_voids_it_at_the_gateway(
     assert voided == PaymentVoided(order_id=created.order_id, amount=Decimal("40.00"))
 
 
-class VoidFailsOnce(SandboxGateway):
-    """A gateway whose first void times out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.void_calls = 0
-
-    async def void(self, authorization_id: str) -> None:
-        self.void_calls += 1
-        if self.void_calls == 1:
-            raise GatewayUnavailable("void timed out")
-        await super().void(authorization_id)
-
-
 async def test_a_failed_void_rolls_back_and_keeps_the_authorization_for_the_retry(
     database: FakePaymentDatabase,
 ) -> None:
@@ -295,3 +286,62 @@ async def test_the_service_routes_each_consumed_event_to_its_handler(
             await SERVICE.handlers[type(event)](event, uow, dependencies)
 
     assert [type(e) for e in database.outbox] == [PaymentAuthorized, PaymentVoided]
+
+
+# --- no orphaned holds ------------------------------------------------------------
+
+
+async def test_an_authorization_whose_answer_was_lost_is_returned_again_on_retry(
+    database: FakePaymentDatabase, sandbox: SandboxGateway
+) -> None:
+    created = order_created(sealer=sealer(), token="tok_gatewayTimeoutAfterAuth")
+    with pytest.raises(GatewayUnavailable):
+        await authorize(database, sandbox, created)
+    assert list(sandbox.holds()) == [created.order_id], "the gateway did authorize"
+    assert database.payments == {}, "we never saw it: nothing recorded"
+
+    await authorize(database, sandbox, created)  # the retry: same key, same authorization
+    payment = database.payments[created.order_id]
+    assert payment.status is PaymentStatus.AUTHORIZED
+    assert payment.authorization_id == sandbox.holds()[created.order_id]
+
+
+async def test_a_cancellation_between_a_lost_answer_and_its_retry_leaves_no_hold(
+    database: FakePaymentDatabase, sandbox: SandboxGateway
+) -> None:
+    """Before: the tombstone made the retry skip, and nothing voided the hold."""
+    created = order_created(sealer=sealer(), token="tok_gatewayTimeoutAfterAuth")
+    with pytest.raises(GatewayUnavailable):
+        await authorize(database, sandbox, created)
+
+    await void(database, sandbox, order_cancelled(created.order_id))
+    await authorize(database, sandbox, created)  # the retry comes after the cancellation
+
+    assert sandbox.holds() == {}, "the card keeps no hold"
+    assert database.payments[created.order_id].status is PaymentStatus.CANCELLED
+    assert database.outbox == [], "nothing was ever authorized as far as anyone heard"
+
+
+async def test_a_release_that_fails_keeps_nothing_and_is_retried(
+    database: FakePaymentDatabase,
+) -> None:
+    class ReleaseFailsOnce(SandboxGateway):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        async def release(self, *, order_id: UUID) -> str | None:
+            self.calls += 1
+            if self.calls == 1:
+                raise GatewayUnavailable("release timed out")
+            return await super().release(order_id=order_id)
+
+    gateway = ReleaseFailsOnce()
+    created = order_created(sealer=sealer(), token="tok_gatewayTimeoutAfterAuth")
+    with pytest.raises(GatewayUnavailable):
+        await authorize(database, gateway, created)
+    with pytest.raises(GatewayUnavailable):
+        await void(database, gateway, order_cancelled(created.order_id))
+    assert database.payments == {}, "the tombstone rolled back with the failed release"
+    await void(database, gateway, order_cancelled(created.order_id))
+    assert gateway.holds() == {}

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from events._broker import Broker
     from events._consumer import EventConsumer, Handler, handle_delivery
     from events._declare import declare_exchange, declare_queue
+    from events._housekeeping import (
+        DEFAULT_INBOX_RETENTION,
+        DEFAULT_OUTBOX_RETENTION,
+        Housekeeper,
+    )
     from events._logs import configure_logging
     from events._message import message_for
     from events._migrations import MIGRATIONS
@@ -44,6 +49,9 @@ if TYPE_CHECKING:
 
 # Name → private module, imported when first asked for (PEP 562).
 _LAZY = {
+    "DEFAULT_INBOX_RETENTION": "_housekeeping",
+    "DEFAULT_OUTBOX_RETENTION": "_housekeeping",
+    "Housekeeper": "_housekeeping",
     "AmqpPublisher": "_publisher",
     "Broker": "_broker",
     "EventConsumer": "_consumer",
@@ -72,6 +80,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_INBOX_RETENTION",
+    "DEFAULT_OUTBOX_RETENTION",
     "MIGRATIONS",
     "AmqpPublisher",
     "Broker",
@@ -85,6 +95,7 @@ __all__ = [
     "ForgedMessage",
     "Handler",
     "Headers",
+    "Housekeeper",
     "MalformedMessage",
     "OutboxRelay",
     "PermanentError",

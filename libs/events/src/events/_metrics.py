@@ -21,3 +21,13 @@ OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published.")
 OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished outbox row."
 )
+DEAD_LETTER_DEPTH = Gauge(
+    "dead_letter_queue_depth",
+    "Messages waiting in a consumer's dead-letter queue (read from the broker).",
+    ["queue"],
+)
+QUEUE_CONSUMERS = Gauge(
+    "consumer_queue_consumers",
+    "Consumers attached to a service's queue, as the broker reports (0: nobody consumes).",
+    ["queue"],
+)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from events._envelope import Envelope
 from events._errors import PublishError
 from events._message import amqp_message, envelope_headers
-from events._metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, PUBLISHED
+from events._metrics import PUBLISHED
 from events._publisher import Publisher
 from events._tables import OUTBOX_CHANNEL, outbox
 from events._wire import Headers
@@ -33,8 +32,6 @@ log = structlog.get_logger("events.outbox")
 
 DEFAULT_BATCH_SIZE = 200
 DEFAULT_POLL_INTERVAL = 1.0
-DEFAULT_RETENTION = timedelta(days=7)
-DEFAULT_HOUSEKEEPING_INTERVAL = 30.0
 
 # Built once (see events._inbox._CLAIM): the values travel as parameters.
 _ADD = outbox.insert()
@@ -87,11 +84,6 @@ _CLAIM = text(
 _MARK_FAILED = text(
     "UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE seq = ANY(:seqs)"
 )
-_PRUNE = text("DELETE FROM outbox WHERE sent_at < now() - CAST(:retention AS interval)")
-_BACKLOG = text(
-    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-    "FROM outbox WHERE sent_at IS NULL"
-)
 
 
 # Mark the batch sent and, in the same round trip, say whether an aggregate in it
@@ -130,16 +122,12 @@ class OutboxRelay:
         listen_dsn: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        retention: timedelta = DEFAULT_RETENTION,
-        housekeeping_interval: float = DEFAULT_HOUSEKEEPING_INTERVAL,
     ) -> None:
         self._sessions = sessions
         self._publisher = publisher
         self._listen_dsn = listen_dsn
         self._batch_size = batch_size
         self._poll_interval = poll_interval
-        self._retention = retention
-        self._housekeeping_interval = housekeeping_interval
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -210,7 +198,6 @@ class OutboxRelay:
             self._task = None
 
     async def run(self) -> None:
-        housekeeping = asyncio.create_task(self._housekeep(), name="outbox-housekeeping")
         try:
             while not self._stopping.is_set():
                 # Clear before reading so a NOTIFY that lands mid-batch is not lost.
@@ -228,22 +215,7 @@ class OutboxRelay:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
             await self._close_listener()
-
-    async def _housekeep(self) -> None:
-        while True:
-            try:
-                async with self._sessions() as session, session.begin():
-                    await session.execute(_PRUNE, {"retention": self._retention})
-                    count, age = (await session.execute(_BACKLOG)).one()
-                OUTBOX_BACKLOG.set(count)
-                OUTBOX_OLDEST_AGE.set(float(age))
-            except Exception as exc:
-                log.warning("outbox.housekeeping_failed", error=repr(exc))
-            await asyncio.sleep(self._housekeeping_interval)
 
     async def _ensure_listener(self) -> None:
         if self._listen_dsn is None or (self._listener and not self._listener.is_closed()):

@@ -4,7 +4,7 @@ roles, health, metrics, migrations and the command line."""
 from service_kit.app import DatabaseDep, create_app, dependency, main
 from service_kit.auth import AUTH_RESPONSES, CallerDep, OperatorDep, Principal, requires
 from service_kit.database import Database
-from service_kit.definition import EventHandler, ServiceDefinition
+from service_kit.definition import EventHandler, Job, ServiceDefinition
 from service_kit.migrations import upgrade_head
 from service_kit.runtime import Runtime
 from service_kit.settings import Role, ServiceSettings
@@ -16,6 +16,7 @@ __all__ = [
     "Database",
     "DatabaseDep",
     "EventHandler",
+    "Job",
     "OperatorDep",
     "Principal",
     "Role",

@@ -130,3 +130,20 @@ def is_unavailable(error: BaseException) -> bool:
         if str(getattr(candidate, "sqlstate", "") or "").startswith(UNAVAILABLE_SQLSTATES):
             return True
     return False
+
+
+def why_unavailable(error: BaseException) -> str:
+    """A reason an operator can act on, for logs and the 503's detail."""
+    chain = [error, getattr(error, "orig", None)]
+    chain.append(getattr(chain[-1], "__cause__", None))
+    for candidate in filter(None, chain):
+        if isinstance(candidate, asyncpg.TooManyConnectionsError) or (
+            str(getattr(candidate, "sqlstate", "") or "") == "53300"
+        ):
+            return (
+                "PostgreSQL has no connection left (max_connections reached): lower"
+                " DB_POOL_SIZE of the processes or raise max_connections"
+            )
+    if isinstance(error, sa_exc.TimeoutError):
+        return "every connection of this process's pool is busy (DB_POOL_SIZE)"
+    return "the database cannot be reached"

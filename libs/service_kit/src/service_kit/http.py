@@ -13,7 +13,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service_kit.database import UNAVAILABLE_ERRORS, is_unavailable
+from service_kit.database import UNAVAILABLE_ERRORS, is_unavailable, why_unavailable
 
 log = structlog.get_logger("service_kit.http")
 tracer = trace.get_tracer("service_kit.http")
@@ -93,9 +93,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if not is_unavailable(exc):
             log.error("http.database_error", path=request.url.path, error=repr(exc))
             return JSONResponse({"detail": "internal error"}, status_code=500)
-        log.warning("http.database_unavailable", path=request.url.path, error=repr(exc))
+        why = why_unavailable(exc)
+        log.warning("http.database_unavailable", path=request.url.path, why=why, error=repr(exc))
         return JSONResponse(
-            {"detail": "database unavailable, try again shortly"},
+            {"detail": f"database unavailable, try again shortly: {why}"},
             status_code=503,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )

@@ -8,17 +8,27 @@ handlers first, then the relay, then the broker, the dependencies, the pool.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Generic
 
 import structlog
-from events import AmqpPublisher, Broker, ConsumerQueue, EventConsumer, OutboxRelay
+from events import (
+    AmqpPublisher,
+    Broker,
+    ConsumerQueue,
+    EventConsumer,
+    Housekeeper,
+    OutboxRelay,
+)
 
 from service_kit.auth import TokenVerifier
 from service_kit.database import Database
-from service_kit.definition import D, S, ServiceDefinition, U
+from service_kit.definition import D, Job, S, ServiceDefinition, U
 from service_kit.keys import read_pem
 from service_kit.settings import Role, ServiceSettings
 
@@ -27,11 +37,13 @@ log = structlog.get_logger("service_kit.runtime")
 
 @dataclass
 class Messaging:
-    """The worker's side: broker connection, outbox relay, event consumer."""
+    """The worker's side: broker connection, outbox relay, event consumer, and the
+    housekeeping that keeps the outbox and inbox small."""
 
     broker: Broker
     relay: OutboxRelay
     consumer: EventConsumer | None
+    housekeeper: Housekeeper
 
     @property
     def ready(self) -> dict[str, bool]:
@@ -65,7 +77,7 @@ async def running(
     async with AsyncExitStack() as stack:
         database = Database(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
         stack.push_async_callback(database.close)
-        dependencies = await stack.enter_async_context(definition.dependencies(settings))
+        dependencies = await stack.enter_async_context(definition.dependencies(settings, database))
         verifier = await token_verifier(settings) if role in ("api", "all") else None
         messaging = None
         if role in ("worker", "all"):
@@ -74,8 +86,15 @@ async def running(
             stack.push_async_callback(messaging.broker.stop)
             await messaging.relay.start()
             stack.push_async_callback(messaging.relay.stop)
+            await messaging.housekeeper.start()
+            stack.push_async_callback(messaging.housekeeper.stop)
             if messaging.consumer is not None:
                 stack.push_async_callback(messaging.consumer.stop)
+            for job in definition.jobs:
+                task = asyncio.create_task(
+                    _every(job, settings, database, dependencies), name=f"job:{job.name}"
+                )
+                stack.push_async_callback(_cancel, task)
         log.info("service.started", role=role, port=settings.port)
         try:
             yield Runtime(definition.name, role, database, dependencies, messaging, verifier)

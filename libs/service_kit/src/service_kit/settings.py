@@ -45,10 +45,21 @@ class ServiceSettings(BaseSettings):
     migrate_on_start: bool = True
     # Seconds a stopping service gives in-flight messages before requeueing them.
     shutdown_grace: float = Field(default=20.0, ge=0)
-    consumer_concurrency: int = Field(default=8, ge=1, le=256)
+    # Channels consuming at once, each a batch at a time (up to CONSUMER_BATCH_SIZE
+    # deliveries in one transaction, waiting CONSUMER_BATCH_WAIT seconds to fill).
+    consumer_concurrency: int = Field(default=2, ge=1, le=64)
+    consumer_batch_size: int = Field(default=32, ge=1, le=500)
+    consumer_batch_wait: float = Field(default=0.005, ge=0, le=1)
     # Connections each process keeps to its database. Budget them against the
-    # server's max_connections: processes x (pool + 1 for LISTEN).
-    db_pool_size: int = Field(default=20, ge=1, le=200)
+    # server's max_connections: processes x (pool + 1 for LISTEN). The default
+    # fits `make run` (five processes, 30) beside a full test run in PostgreSQL's
+    # default 100 on a two-core machine, where more would only wait for CPU.
+    db_pool_size: int = Field(default=5, ge=1, le=200)
+    # Remembered deliveries (inbox) are forgotten after this; a dead letter older
+    # than it must not be replayed (shopctl refuses unless forced).
+    inbox_retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Published outbox rows (and their bodies) are deleted after this.
+    outbox_retention_seconds: float = Field(default=24 * 3600.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Bearer tokens are verified with this public key (PEM inline, e.g. from a
     # Secret, or a file), or the keys an identity provider publishes at a JWKS URL.

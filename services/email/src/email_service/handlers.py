@@ -35,7 +35,7 @@ async def on_order_cancelled(event: OrderCancelled, uow: UnitOfWork, deps: Depen
 
 
 async def _send(email: OrderEmail, uow: UnitOfWork, deps: Dependencies) -> None:
-    await service_layer.send_once(uow, deps.mail, email, sender=deps.from_address)
+    await service_layer.send_once(uow, deps, email)
 
 
 HANDLERS: dict[type[Event], EventHandler[UnitOfWork, Dependencies]] = {

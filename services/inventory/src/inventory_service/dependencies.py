@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from service_kit import Database
+
 from inventory_service.settings import Settings
 
 
@@ -15,5 +17,5 @@ class Dependencies:
 
 
 @asynccontextmanager
-async def open_dependencies(settings: Settings) -> AsyncIterator[Dependencies]:
+async def open_dependencies(settings: Settings, database: Database) -> AsyncIterator[Dependencies]:
     yield Dependencies()

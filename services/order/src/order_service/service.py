@@ -10,6 +10,7 @@ from order_service.adapters.tables import metadata
 from order_service.api.routes import orders, products
 from order_service.dependencies import Dependencies, open_dependencies
 from order_service.handlers import HANDLERS
+from order_service.jobs import JOBS
 from order_service.settings import Settings
 from order_service.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -24,6 +25,7 @@ SERVICE: ServiceDefinition[Settings, UnitOfWork, Dependencies] = ServiceDefiniti
     unit_of_work=SqlUnitOfWork,
     handlers=HANDLERS,
     routers=[products, orders],
+    jobs=JOBS,
     migrations=Path(__file__).parent / "migrations",
     tables=metadata,
 )

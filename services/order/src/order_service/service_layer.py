@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID, uuid4
 
 import structlog
 from events import Envelope, PermanentError
 
-from order_service.adapters.metrics import order_entered
+from order_service.adapters.metrics import DEADLINES_EXCEEDED, order_entered
 from order_service.domain import idempotency
 from order_service.domain.catalogue import Product, RequestedLine, price_lines
 from order_service.domain.order import Answer, Order, StatusChange
@@ -41,17 +41,29 @@ class Seals(Protocol):
     def seal(self, secret: str) -> str: ...
 
 
-async def place_order(uow: UnitOfWork, command: PlaceOrder, payment_tokens: Seals) -> Order:
+class Placing(Protocol):
+    """What placing an order needs besides its unit of work."""
+
+    @property
+    def payment_tokens(self) -> Seals: ...
+    @property
+    def deadline(self) -> timedelta: ...
+    @property
+    def idempotency_ttl(self) -> timedelta: ...
+    def clock(self) -> datetime: ...
+
+
+async def place_order(uow: UnitOfWork, command: PlaceOrder, deps: Placing) -> Order:
     """Place the order with its ``order.created`` event, or return the one this
     idempotency key already placed. Raises ``UnorderableLines`` (unknown or
     repeated SKUs) and ``IdempotencyConflict``.
 
     The key is claimed first, so a concurrent twin waits on it before any work.
     """
-    order_id = uuid4()
+    order_id, now = uuid4(), deps.clock()
     key = command.idempotency_key
     if key is not None and not await uow.idempotency_keys.claim(
-        key, command.request_hash, order_id
+        key, command.request_hash, order_id, expired_before=now - deps.idempotency_ttl
     ):
         # Used before, or by a twin request whose commit our claim waited for:
         # either way its order is committed and visible to the next statement.
@@ -62,11 +74,12 @@ async def place_order(uow: UnitOfWork, command: PlaceOrder, payment_tokens: Seal
         customer_id=command.customer_id,
         email=command.email,
         lines=price_lines(command.lines, prices),
-        at=datetime.now(UTC),
+        at=now,
+        deadline=deps.deadline,
     )
-    sealed = payment_tokens.seal(command.payment_token)
+    sealed = deps.payment_tokens.seal(command.payment_token)
     created = uow.emit(order.created(sealed_payment_token=sealed))
-    order.history.append(_entered(OrderStatus.PENDING, order.created_at, created))
+    order.entered(_entered(OrderStatus.PENDING, order.created_at, created))
     await uow.orders.add(order)
     uow.after_commit(order_entered(OrderStatus.PENDING))
     with structlog.contextvars.bound_contextvars(correlation_id=str(order.id)):
@@ -98,6 +111,39 @@ async def record_outcome(uow: UnitOfWork, order_id: UUID, outcome: Outcome) -> N
     uow.emit(order.outcome())
     uow.after_commit(order_entered(order.status))
     log.info(f"order.{order.status.lower()}", reason=order.reason, total=str(order.total))
+
+
+async def expire_overdue_orders(uow: UnitOfWork, *, now: datetime, limit: int) -> int:
+    """Cancel up to ``limit`` PENDING orders past their deadline; how many.
+
+    An ordinary ``order.cancelled`` ("deadline exceeded"), so every compensation
+    runs: stock released, an authorization voided, the customer told. Orders
+    another worker is sweeping (or joining) right now are skipped, not waited for.
+    """
+    expired = 0
+    for order in await uow.orders.overdue(now, limit=limit):
+        if not order.expire(at=now):
+            continue
+        cancelled = uow.emit(order.outcome())
+        change = _entered(order.status, now, cancelled)
+        order.entered(change)
+        await uow.orders.save_progress(order, change)
+        uow.after_commit(order_entered(order.status))
+        uow.after_commit(DEADLINES_EXCEEDED.inc)
+        with structlog.contextvars.bound_contextvars(correlation_id=str(order.id)):
+            log.info("order.cancelled", reason=order.reason, deadline_at=str(order.deadline_at))
+        expired += 1
+    return expired
+
+
+async def oldest_pending_age(uow: UnitOfWork, *, now: datetime) -> timedelta:
+    since = await uow.orders.oldest_pending_since()
+    return max(now - since, timedelta(0)) if since is not None else timedelta(0)
+
+
+async def forget_idempotency_keys(uow: UnitOfWork, *, now: datetime, ttl: timedelta) -> int:
+    """Delete the keys past their time to live (lookups already treat them as new)."""
+    return await uow.idempotency_keys.forget(used_before=now - ttl)
 
 
 async def order_of(uow: UnitOfWork, order_id: UUID) -> Order | None:

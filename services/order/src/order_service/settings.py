@@ -23,3 +23,11 @@ class Settings(ServiceSettings):
 
     payment_public_key_file: Path | None = DEV_SECRETS / "payment-sealing.pub.pem"
     """``PAYMENT_PUBLIC_KEY_FILE``: the same, from a file."""
+
+    order_deadline_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
+    """``ORDER_DEADLINE_SECONDS``: an order still PENDING this long after it was placed
+    is cancelled ("deadline exceeded"), whatever is stuck behind it."""
+
+    idempotency_key_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
+    """``IDEMPOTENCY_KEY_TTL_SECONDS``: an Idempotency-Key is remembered this long
+    (24 h, as payment APIs do); after that the key is free again."""

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from service_kit import Database
 from service_kit.keys import read_pem
 from service_kit.sealing import Opener
 
@@ -22,7 +23,7 @@ class Dependencies:
 
 
 @asynccontextmanager
-async def open_dependencies(settings: Settings) -> AsyncIterator[Dependencies]:
+async def open_dependencies(settings: Settings, database: Database) -> AsyncIterator[Dependencies]:
     # The sandbox holds no connection; a real gateway's client would be opened
     # here and closed after the yield.
     pem = read_pem(

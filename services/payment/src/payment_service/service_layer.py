@@ -11,7 +11,7 @@ import structlog
 from shop_contract import OrderEvent
 
 from payment_service.adapters.gateway import Authorized, GatewayUnavailable, PaymentGateway
-from payment_service.adapters.metrics import AUTHORIZATIONS
+from payment_service.adapters.metrics import AUTHORIZATIONS, ORPHANS_RELEASED
 from payment_service.domain import (
     Ignore,
     Payment,
@@ -73,7 +73,14 @@ async def void_payment(uow: UnitOfWork, gateway: PaymentGateway, *, order_id: UU
     """Release the order's authorization; a cancellation seen first leaves a tombstone."""
     payment, opened = await uow.payments.open(Payment.cancelled_before_order(order_id))
     if opened:
-        log.info("payment.cancelled_before_order")
+        # We never saw an authorization, but the gateway may have made one whose
+        # answer was lost (a timeout): release whatever the order's key holds, so
+        # a cancelled order keeps no hold on the card. A failure here rolls the
+        # tombstone back and the cancellation is retried.
+        released = await gateway.release(order_id=order_id)
+        if released is not None:
+            uow.after_commit(ORPHANS_RELEASED.inc)
+        log.info("payment.cancelled_before_order", released=released)
         return
     decision = decide_on_order_cancelled(payment)
     if not isinstance(decision, Void):

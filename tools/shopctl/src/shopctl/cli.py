@@ -7,10 +7,12 @@ import json
 import os
 import signal
 from collections.abc import Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from events import DEFAULT_INBOX_RETENTION
 from rich.console import Console
 from rich.markup import escape
 from shop_contract import SHOP
@@ -232,8 +234,22 @@ def dlq_replay(
     prefix: Annotated[
         str, typer.Option("--broker-user-prefix", envvar="BROKER_USER_PREFIX", help="Of users.")
     ] = "",
+    inbox_retention: Annotated[
+        float,
+        typer.Option(
+            "--inbox-retention-seconds",
+            envvar="INBOX_RETENTION_SECONDS",
+            help="The services' inbox retention: older letters are not replayed.",
+        ),
+    ] = DEFAULT_INBOX_RETENTION.total_seconds(),
+    force: Annotated[
+        bool, typer.Option(help="Replay letters older than the inbox retention too.")
+    ] = False,
 ) -> None:
-    """Send dead letters back to the queue they came from, with a fresh retry budget."""
+    """Send dead letters back to the queue they came from, with a fresh retry budget.
+
+    Letters older than the inbox retention stay: their consumer has forgotten whether
+    it handled the event, so a replay could act twice (--force replays them anyway)."""
     if replay_all == (message_id is not None):
         raise typer.BadParameter("give exactly one of --all or --message-id")
     name = resolve_queue(queue)
@@ -241,10 +257,24 @@ def dlq_replay(
 
     async def replay() -> dlq_queues.ReplayResult:
         async with connected(amqp_url, purpose="dlq replay") as connection:
-            return await dlq_queues.replay(connection, name, as_user=user, message_id=message_id)
+            return await dlq_queues.replay(
+                connection,
+                name,
+                as_user=user,
+                inbox_retention=None if force else timedelta(seconds=inbox_retention),
+                message_id=message_id,
+            )
 
     result = _run(replay())
+    if result.too_old:
+        err.print(
+            f"[yellow]left {len(result.too_old)} message(s) in {result.queue}: older than the"
+            " inbox retention, so the consumer may have handled them already and a replay"
+            " could act twice (--force to replay them anyway)[/]"
+        )
     if message_id is not None and not result.count:
+        if result.too_old:
+            raise typer.Exit(code=1)
         _fail(f"no message {message_id} in {name}")
     out.print(f"replayed {result.count} message(s) from {result.queue} to {result.target}")
 

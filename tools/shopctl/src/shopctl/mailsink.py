@@ -71,7 +71,10 @@ async def serve(
 ) -> None:
     """Serve until ``stop`` is set (or forever); ``on_ready`` gets the bound port."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler, hostname=HOSTNAME), host, port)
+    # SMTPUTF8, as Mailpit offers it: internationalised addresses are delivered.
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname=HOSTNAME, enable_SMTPUTF8=True), host, port
+    )
     try:
         if on_ready is not None:
             on_ready(server.sockets[0].getsockname()[1])

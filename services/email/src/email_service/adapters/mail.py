@@ -142,7 +142,10 @@ class SmtpMailSender:
 
 
 def classify(error: aiosmtplib.SMTPException) -> MailError:
-    """Map an aiosmtplib error to ours: 5xx about *this* message is permanent."""
+    """Map an aiosmtplib error to ours: 5xx about *this* message is permanent, and so is
+    an address the server cannot carry (non-ASCII without SMTPUTF8)."""
+    if isinstance(error, aiosmtplib.SMTPNotSupported):
+        return MailRejected(f"the server cannot take this message: {error}")
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
         codes = [refusal.code for refusal in error.recipients]
         if codes and all(_permanent(code) for code in codes):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from enum import StrEnum
 from uuid import UUID
 
 from shop_contract import EmailKind, EmailSent, OrderCancelled, OrderConfirmed, OrderCreated
@@ -26,6 +27,14 @@ KIND_HEADER = "X-Email-Kind"
 
 def message_id_for(order_id: UUID, kind: EmailKind) -> str:
     return f"<{order_id}.{kind}@{MESSAGE_ID_DOMAIN}>"
+
+
+class Claim(StrEnum):
+    """What claiming an email to send found."""
+
+    MINE = "mine"  # ours to send now
+    SENT = "sent"  # it was sent already
+    BUSY = "busy"  # someone else is sending it right now
 
 
 @dataclass(frozen=True, slots=True)

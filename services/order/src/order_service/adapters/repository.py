@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
 
 from service_kit.database import ordered_array
-from sqlalchemy import ARRAY, ColumnElement, Row, ScalarSelect, any_, bindparam, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Row,
+    ScalarSelect,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,12 +68,25 @@ class OrderRepository(Protocol):
     async def save_progress(self, order: Order, change: StatusChange | None) -> None:
         """Write the order's outcomes and status, and ``change`` to its history."""
 
+    async def overdue(self, now: datetime, *, limit: int) -> list[Order]:
+        """PENDING orders past their deadline, oldest deadline first, each locked for
+        this transaction; orders another transaction holds are skipped, not waited for."""
+
+    async def oldest_pending_since(self) -> datetime | None:
+        """When the oldest PENDING order was placed (None: none is pending)."""
+
 
 class IdempotencyKeys(Protocol):
-    async def claim(self, key: str, request_hash: str, order_id: UUID) -> bool:
-        """Claim ``key`` for this request; False if another transaction holds it."""
+    async def claim(
+        self, key: str, request_hash: str, order_id: UUID, *, expired_before: datetime
+    ) -> bool:
+        """Claim ``key`` for this request (also a key used before ``expired_before``);
+        False if another transaction holds it."""
 
     async def find(self, key: str) -> IdempotencyRecord | None: ...
+
+    async def forget(self, *, used_before: datetime) -> int:
+        """Delete the keys used before ``used_before``; how many."""
 
 
 # --- catalogue -----------------------------------------------------------------
@@ -110,7 +135,7 @@ def _of_history(column: ColumnElement[Any]) -> ScalarSelect[Any]:
 
 # The order with its lines and history in one round trip (arrays, one per
 # column), built once: SQLAlchemy reuses the compiled form by its cache key.
-_ORDER = select(
+_WITH_LINES_AND_HISTORY = select(
     orders,
     _of_lines(order_lines.c.sku).label("line_skus"),
     _of_lines(order_lines.c.quantity).label("line_qty"),
@@ -119,8 +144,19 @@ _ORDER = select(
     _of_history(order_history.c.at).label("h_at"),
     _of_history(order_history.c.event_type).label("h_type"),
     _of_history(order_history.c.event_id).label("h_event"),
-).where(orders.c.id == bindparam("order_id"))
+)
+_ORDER = _WITH_LINES_AND_HISTORY.where(orders.c.id == bindparam("order_id"))
 _ORDER_LOCKED = _ORDER.with_for_update(of=orders)
+# SKIP LOCKED: several workers sweep side by side, each taking other orders.
+_OVERDUE = (
+    _WITH_LINES_AND_HISTORY.where(
+        orders.c.status == "PENDING", orders.c.deadline_at <= bindparam("now")
+    )
+    .order_by(orders.c.deadline_at)
+    .limit(bindparam("limit"))
+    .with_for_update(of=orders, skip_locked=True)
+)
+_OLDEST_PENDING = select(func.min(orders.c.created_at)).where(orders.c.status == "PENDING")
 
 
 class SqlOrderRepository:
@@ -157,6 +193,14 @@ class SqlOrderRepository:
         if change is not None:
             await self._add_change(order.id, change)
 
+    async def overdue(self, now: datetime, *, limit: int) -> list[Order]:
+        rows = await self._session.execute(_OVERDUE, {"now": now, "limit": limit})
+        return [_to_order(row) for row in rows]
+
+    async def oldest_pending_since(self) -> datetime | None:
+        since: datetime | None = (await self._session.execute(_OLDEST_PENDING)).scalar_one()
+        return since
+
     async def _add_change(self, order_id: UUID, change: StatusChange) -> None:
         await self._session.execute(
             _ADD_CHANGE,
@@ -182,6 +226,7 @@ def _to_order(row: Row[Any]) -> Order:
         lines=tuple(OrderLine(sku, quantity, price) for sku, quantity, price in lines),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        deadline_at=row.deadline_at,
         currency=row.currency,
         status=OrderStatus(row.status),
         reason=row.reason,
@@ -204,6 +249,7 @@ def _order_values(order: Order) -> dict[str, Any]:
         "currency": order.currency,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
+        "deadline_at": order.deadline_at,
     }
     for side in Side:
         outcome = order.outcome_of(side)
@@ -228,10 +274,19 @@ def _outcome(side: Side, row: Row[Any]) -> Outcome | None:
 _FIND_KEY = select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
     idempotency_keys.c.key == bindparam("key")
 )
-_CLAIM_KEY = (
-    insert(idempotency_keys)
-    .on_conflict_do_nothing(index_elements=[idempotency_keys.c.key])
-    .returning(idempotency_keys.c.key)
+_NEW_KEY = insert(idempotency_keys)
+# A key used before its expiry is taken over as if new (payment APIs do the same).
+_CLAIM_KEY = _NEW_KEY.on_conflict_do_update(
+    index_elements=[idempotency_keys.c.key],
+    set_={
+        "request_hash": _NEW_KEY.excluded.request_hash,
+        "order_id": _NEW_KEY.excluded.order_id,
+        "created_at": func.now(),
+    },
+    where=idempotency_keys.c.created_at < bindparam("expired_before"),
+).returning(idempotency_keys.c.key)
+_FORGET_KEYS = delete(idempotency_keys).where(
+    idempotency_keys.c.created_at < bindparam("used_before")
 )
 
 
@@ -243,10 +298,22 @@ class SqlIdempotencyKeys:
         row = (await self._session.execute(_FIND_KEY, {"key": key})).first()
         return None if row is None else IdempotencyRecord(key, row.request_hash, row.order_id)
 
-    async def claim(self, key: str, request_hash: str, order_id: UUID) -> bool:
+    async def claim(
+        self, key: str, request_hash: str, order_id: UUID, *, expired_before: datetime
+    ) -> bool:
         """A concurrent claim of the same key waits on the primary key until the
         holder commits (→ conflict, False) or rolls back (→ this one claims it)."""
         result = await self._session.execute(
-            _CLAIM_KEY, {"key": key, "request_hash": request_hash, "order_id": order_id}
+            _CLAIM_KEY,
+            {
+                "key": key,
+                "request_hash": request_hash,
+                "order_id": order_id,
+                "expired_before": expired_before,
+            },
         )
         return result.first() is not None
+
+    async def forget(self, *, used_before: datetime) -> int:
+        result = await self._session.execute(_FORGET_KEYS, {"used_before": used_before})
+        return int(getattr(result, "rowcount", 0))

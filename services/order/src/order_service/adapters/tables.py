@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
@@ -54,6 +55,9 @@ orders = Table(
     Column("currency", String(3), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Still PENDING at this time, the order is cancelled ("deadline exceeded").
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Index("orders_pending_by_deadline", "deadline_at", postgresql_where=text("status = 'PENDING'")),
     CheckConstraint("status IN ('PENDING', 'CONFIRMED', 'CANCELLED')", name="orders_status"),
     CheckConstraint("(status = 'CANCELLED') = (reason IS NOT NULL)", name="orders_reason"),
     CheckConstraint(
@@ -99,6 +103,7 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     Column("order_id", UUID(as_uuid=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("idempotency_keys_by_age", "created_at"),
     # The key is claimed first in the placing transaction (so a concurrent twin
     # waits before doing any work) and the order row follows: check the
     # reference at commit.

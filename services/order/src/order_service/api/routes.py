@@ -79,7 +79,7 @@ async def place_order(
     )
     try:
         async with db.unit_of_work(SqlUnitOfWork) as uow:
-            order = await service_layer.place_order(uow, command, deps.payment_tokens)
+            order = await service_layer.place_order(uow, command, deps)
     except UnorderableLines as exc:
         raise RequestValidationError([_line_error(p) for p in exc.problems]) from exc
     except service_layer.IdempotencyConflict as exc:

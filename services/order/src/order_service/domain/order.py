@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
@@ -43,6 +43,9 @@ class Recorded:
     change: StatusChange | None = None  # the status the order moved to, if it moved
 
 
+DEADLINE_EXCEEDED = "deadline exceeded"
+
+
 @dataclass
 class Order:
     id: UUID
@@ -51,6 +54,8 @@ class Order:
     lines: tuple[OrderLine, ...]
     created_at: datetime
     updated_at: datetime
+    # Still PENDING then, whatever is stuck, the order is cancelled.
+    deadline_at: datetime
     currency: str = CURRENCY
     status: OrderStatus = OrderStatus.PENDING
     reason: str | None = None
@@ -67,6 +72,7 @@ class Order:
         email: str,
         lines: Sequence[OrderLine],
         at: datetime,
+        deadline: timedelta,
     ) -> Order:
         if not lines:
             raise ValueError("an order has at least one line")
@@ -77,6 +83,7 @@ class Order:
             lines=tuple(lines),
             created_at=at,
             updated_at=at,
+            deadline_at=at + deadline,
         )
 
     @property
@@ -115,6 +122,23 @@ class Order:
         change = StatusChange(self.status, at, event_type, event_id)
         self.history.append(change)
         return Recorded(Answer.NEW, change)
+
+    def expire(self, *, at: datetime) -> bool:
+        """Cancel a PENDING order whose deadline has passed; True if it did.
+
+        The answers that come later are still recorded, and change nothing (a
+        final order never changes again); compensation runs as for any cancellation.
+        """
+        if self.status.is_final or at < self.deadline_at:
+            return False
+        self.status = OrderStatus.CANCELLED
+        self.reason = DEADLINE_EXCEEDED
+        self.updated_at = at
+        return True
+
+    def entered(self, change: StatusChange) -> None:
+        """Record in the history the status change just made (and what caused it)."""
+        self.history.append(change)
 
     def created(self, *, sealed_payment_token: str) -> OrderCreated:
         """The event announcing this order to inventory, payment and email; the card

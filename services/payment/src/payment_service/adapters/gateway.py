@@ -35,11 +35,17 @@ class PaymentGateway(Protocol):
     async def authorize(
         self, *, order_id: UUID, amount: Decimal, currency: str, token: str
     ) -> Authorized | Declined:
-        """Hold ``amount`` on the card behind ``token``; ``order_id`` is the idempotency key."""
+        """Hold ``amount`` on the card behind ``token``. ``order_id`` is the idempotency
+        key: authorizing the same order again returns the first authorization."""
         ...
 
     async def void(self, authorization_id: str) -> None:
         """Release an authorization; voiding one twice is harmless."""
+        ...
+
+    async def release(self, *, order_id: UUID) -> str | None:
+        """Void whatever was authorized under the order's idempotency key, even an
+        authorization whose answer we never received; the voided id, or None."""
         ...
 
 
@@ -68,3 +74,10 @@ class TimeLimitedGateway:
                 await self._inner.void(authorization_id)
         except TimeoutError as exc:
             raise GatewayUnavailable(f"void: no answer within {self._timeout}s") from exc
+
+    async def release(self, *, order_id: UUID) -> str | None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._inner.release(order_id=order_id)
+        except TimeoutError as exc:
+            raise GatewayUnavailable(f"release: no answer within {self._timeout}s") from exc

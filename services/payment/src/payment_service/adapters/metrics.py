@@ -8,3 +8,9 @@ AUTHORIZATIONS = Counter(
     "(authorized, declined, unavailable).",
     ["outcome"],
 )
+
+ORPHANS_RELEASED = Counter(
+    "payment_orphan_holds_released_total",
+    "Authorizations voided at the gateway for orders cancelled before we saw an answer"
+    " (an authorization whose reply was lost).",
+)

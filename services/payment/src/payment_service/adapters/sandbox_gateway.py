@@ -7,6 +7,9 @@ Rules, by card token (see the contract):
 - ``tok_gatewayTimeout``    → ``GatewayUnavailable`` on the first two calls for an
   order, authorized on the third and after, whatever the amount (so the consumer's
   retries are exercised)
+- ``tok_gatewayTimeoutAfterAuth`` → the first call authorizes, then times out on our
+  side (``GatewayUnavailable``): an authorization we never saw; later calls for the
+  order return that same authorization (the idempotency key)
 - any other token           → authorized, unless the amount exceeds the limit:
   declined, "amount exceeds limit"
 
@@ -29,6 +32,7 @@ DECLINED_TOKENS = {
 }
 FLAKY_TOKEN = "tok_gatewayTimeout"  # noqa: S105 (a sandbox card token, not a secret)
 FLAKY_FAILURES = 2
+LOST_ANSWER_TOKEN = "tok_gatewayTimeoutAfterAuth"  # noqa: S105 (a sandbox card token)
 OVER_LIMIT = "amount exceeds limit"
 DEFAULT_AMOUNT_LIMIT = Decimal("10000.00")
 
@@ -48,6 +52,10 @@ class SandboxGateway:
     def is_voided(self, authorization_id: str) -> bool:
         return authorization_id in self._voided
 
+    def holds(self) -> dict[UUID, str]:
+        """Authorizations not voided, by order: what a customer's card still carries."""
+        return {o: a for o, a in self._authorizations.items() if a not in self._voided}
+
     async def authorize(
         self, *, order_id: UUID, amount: Decimal, currency: str, token: str
     ) -> Authorized | Declined:
@@ -60,8 +68,17 @@ class SandboxGateway:
         elif amount > self._amount_limit:
             return Declined(OVER_LIMIT)
         authorization_id = self._authorizations.setdefault(order_id, f"auth_{uuid4().hex}")
+        if token == LOST_ANSWER_TOKEN and attempt == 1:
+            raise GatewayUnavailable("sandbox: authorized, but the answer was lost (timeout)")
         return Authorized(authorization_id)
 
     async def void(self, authorization_id: str) -> None:
         # Unknown ids are accepted: after a restart the sandbox has forgotten them.
         self._voided.add(authorization_id)
+
+    async def release(self, *, order_id: UUID) -> str | None:
+        authorization_id = self._authorizations.get(order_id)
+        if authorization_id is None or authorization_id in self._voided:
+            return None
+        self._voided.add(authorization_id)
+        return authorization_id

@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -183,6 +183,19 @@ class DeadLetter:
             return redacted(json.loads(self.body))
         except ValueError:
             return None
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        """When the event happened (the envelope's time; else when it was published)."""
+        body = self.body_json()
+        when = body.get("occurred_at") if isinstance(body, dict) else None
+        return parse_time(when) or parse_time(self.timestamp)
+
+    def too_old_to_replay(self, *, now: datetime, inbox_retention: timedelta) -> bool:
+        """The consumers have forgotten whether they handled it: a replay could act twice.
+        Unknown age counts as too old."""
+        when = self.occurred_at
+        return when is None or now - when > inbox_retention
 
     @property
     def order_id(self) -> str | None:

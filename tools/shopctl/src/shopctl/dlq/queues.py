@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -100,6 +100,7 @@ class ReplayResult:
     queue: str
     target: str
     replayed: tuple[str, ...]  # message ids, in replay order
+    too_old: tuple[str, ...] = ()  # left in the DLQ: older than the inbox remembers
 
     @property
     def count(self) -> int:
@@ -111,6 +112,7 @@ async def replay(
     queue: str,
     *,
     as_user: str,
+    inbox_retention: timedelta | None,
     message_id: str | None = None,
     now: datetime | None = None,
 ) -> ReplayResult:
@@ -125,11 +127,16 @@ async def replay(
     the broker allows the connection only if its user has the ``impersonator``
     tag (``shopctl setup`` gives the operator user that). The consumer then
     checks the event's original publisher and key again, as on first delivery.
+
+    A letter older than ``inbox_retention`` stays where it is: its consumer no
+    longer remembers whether it handled the event (another copy may have been
+    handled), so a replay could do it twice. ``None`` replays them anyway (forced).
     """
     target = source_queue(queue)
     stamp = (now or datetime.now(UTC)).astimezone(UTC)
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
     replayed: list[str] = []
+    too_old: list[str] = []
     skipped: list[AbstractIncomingMessage] = []
     try:
         dlq = await _existing_queue(channel, queue)
@@ -151,8 +158,14 @@ async def replay(
             if message_id is not None and message.message_id != message_id:
                 skipped.append(message)
                 continue
+            letter = DeadLetter.from_message(queue, taken, message)
+            if inbox_retention is not None and letter.too_old_to_replay(
+                now=stamp, inbox_retention=inbox_retention
+            ):
+                skipped.append(message)
+                too_old.append(message.message_id or "?")
+                continue
             try:
-                letter = DeadLetter.from_message(queue, taken, message)
                 await _publish_copy(
                     exchange,
                     message,
@@ -170,8 +183,10 @@ async def replay(
     finally:
         await _hand_back(channel, skipped)
         await _close(channel)
-    log.info("dlq.replayed", queue=queue, target=target, count=len(replayed))
-    return ReplayResult(queue=queue, target=target, replayed=tuple(replayed))
+    log.info("dlq.replayed", queue=queue, target=target, count=len(replayed), too_old=len(too_old))
+    return ReplayResult(
+        queue=queue, target=target, replayed=tuple(replayed), too_old=tuple(too_old)
+    )
 
 
 async def purge(connection: AbstractConnection, queue: str) -> int:
