@@ -1,17 +1,23 @@
-"""Races: many order.created handlers, each in its own transaction, at the same time."""
+"""Races: many order.created handlers at the same time, each in its own transaction or
+in batches, as the consumer runs them."""
 
 import asyncio
 import random
 import uuid
 from collections import Counter
 
+from events import Event, Handler
+from events.testing import deliver_batch
 from inventory_service.domain import ReservationStatus, StockLevel
+from inventory_service.service import SERVICE
 from shop_contract.testing import order_cancelled, order_created
 
 from tests.integration.inventory.support import (
+    CONSUMER,
     Sessions,
     emitted,
     handle,
+    handler,
     items_of,
     lines,
     reservation_of,
@@ -108,3 +114,32 @@ async def test_concurrent_duplicates_of_one_order_reserve_once(sessions: Session
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert await stock_of(sessions, "HEADSET-01") == StockLevel("HEADSET-01", 99, 1)
     assert [e.type for e in await emitted(sessions)] == ["inventory.reserved"]
+
+
+async def test_batches_that_cross_each_other_neither_deadlock_nor_oversell(
+    sessions: Sessions,
+) -> None:
+    """Two batches handled at once, one with orders for A then B, the other B then A:
+    each handler locks its own order's rows, so without the batch's up-front locks
+    (``lock_batch``, in SKU order) the two transactions would wait for each other."""
+    skus = ("KEYBOARD-01", "MOUSE-01")
+    await restock(sessions, dict.fromkeys(skus, 2 * PLENTY))
+    prepare = SERVICE.batch_locks()
+    assert prepare is not None
+    new_order = order_created(items=lines({skus[0]: 1}))
+    handlers: dict[type[Event], Handler[Event]] = {type(new_order): handler(new_order)}
+
+    def crossing(first: str, second: str) -> list[Event]:
+        return [order_created(items=lines({sku: 1})) for sku in (first, second) * 5]
+
+    batches = [crossing(*skus) if n % 2 else crossing(*reversed(skus)) for n in range(8)]
+    results = await asyncio.gather(
+        *(
+            deliver_batch(sessions, handlers, batch, prepare=prepare, consumer=CONSUMER)
+            for batch in batches
+        )
+    )
+
+    assert all(d.outcome == "handled" for deliveries in results for d in deliveries)
+    for sku in skus:
+        assert await stock_of(sessions, sku) == StockLevel(sku, 2 * PLENTY - 40, 40)

@@ -40,7 +40,13 @@ def test_the_exported_names_are_exactly_these() -> None:
         "transaction",
     }
     assert len(events.__all__) == len(set(events.__all__))
-    assert set(events.testing.__all__) == {"Delivery", "FakeUnitOfWork", "deliver", "outbox_events"}
+    assert set(events.testing.__all__) == {
+        "Delivery",
+        "FakeUnitOfWork",
+        "deliver",
+        "deliver_batch",
+        "outbox_events",
+    }
 
 
 def test_every_exported_name_resolves() -> None:

@@ -369,3 +369,32 @@ async def test_a_rolled_back_reservation_is_not_counted(db: FakeInventoryDatabas
 
     assert db.reservations == {}
     assert counted("reserved") == before
+
+
+# --- batches --------------------------------------------------------------------
+
+
+async def test_a_batch_locks_every_stock_row_it_will_touch_first_in_sku_order(
+    db: FakeInventoryDatabase,
+) -> None:
+    """The consumer handles a batch in one transaction: locking all its rows up front,
+    in one global order, is what keeps two batches from deadlocking on each other."""
+    settled = uuid4()
+    await reserve(db, settled, ("USB-C-HUB", 1))
+    batch = [
+        order_created(items=(line("MOUSE-01", 1),)),
+        order_cancelled(settled),
+        order_created(items=(line("KEYBOARD-01", 1), line("MONITOR-27", 1))),
+    ]
+
+    async with FakeUnitOfWork(db) as uow:
+        await handlers.lock_batch(uow, batch)
+
+    assert uow.locked_stock == ["KEYBOARD-01", "MONITOR-27", "MOUSE-01", "USB-C-HUB"]
+
+
+async def test_a_batch_of_nothing_inventory_owns_locks_nothing(db: FakeInventoryDatabase) -> None:
+    async with FakeUnitOfWork(db) as uow:
+        await handlers.lock_batch(uow, [order_confirmed(uuid4())])
+
+    assert uow.locked_stock == []

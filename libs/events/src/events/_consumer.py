@@ -17,11 +17,12 @@ transaction: inbox claim, handler, outbox writes) → commit → ack. Outcomes:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import aio_pika
 import structlog
@@ -41,7 +42,7 @@ from events._declare import declare_queue
 from events._envelope import Envelope
 from events._errors import ForgedMessage, PermanentError, PublishError
 from events._event import Event
-from events._metrics import CONSUMED, HANDLER_SECONDS
+from events._metrics import CONSUMED, DEAD_LETTER_DEPTH, HANDLER_SECONDS, QUEUE_CONSUMERS
 from events._registry import EventRegistry
 from events._topology import ConsumerQueue
 from events._tracing import consume_span
@@ -55,11 +56,16 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[E, Transaction], Awaitable[None]]
 """``async def on_something(event, tx) -> None``: write with ``tx.session``, ``tx.emit``."""
 
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 4
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_BATCH_WAIT = 0.005
 DEFAULT_SHUTDOWN_GRACE = 20.0
 REPUBLISH_TIMEOUT = 5.0
+WATCH_INTERVAL = 15.0  # seconds between looks at the queue's DLQ depth and consumers
 
 Outcome = Literal["handled", "duplicate"]
+Prepare = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
+"""Runs first in a batch's transaction with the events it will handle (new ones)."""
 
 
 async def handle_delivery(
@@ -104,6 +110,93 @@ async def _handle_once(
     return "handled"
 
 
+async def handle_batch(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    consumer: str,
+    deliveries: Sequence[Batched],
+    handlers: Mapping[str, Handler[Any]],
+    prepare: Prepare | None = None,
+) -> list[Outcome]:
+    """The unit of work of a batch: one transaction, one inbox statement for all of
+    it, each new event's handler in turn, one outbox statement, one commit.
+
+    Raises if any handler raises (nothing is kept); the caller then handles each
+    delivery alone. A connection found dead is replaced at once, as for one delivery.
+    """
+    try:
+        return await _batch_once(sessions, consumer, deliveries, handlers, prepare)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("event.connection_replaced", queue=consumer, error=type(exc.orig).__name__)
+        return await _batch_once(sessions, consumer, deliveries, handlers, prepare)
+
+
+async def _batch_once(
+    sessions: async_sessionmaker[AsyncSession],
+    consumer: str,
+    deliveries: Sequence[Batched],
+    handlers: Mapping[str, Handler[Any]],
+    prepare: Prepare | None,
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    async with transaction(sessions) as batch:
+        fresh = await _inbox.claim_many(
+            batch.session, consumer=consumer, envelopes=[d.envelope for d in deliveries]
+        )
+        if prepare is not None:
+            new = {d.envelope.id: d.event for d in deliveries if d.envelope.id in fresh}
+            await prepare(batch.session, list(new.values()))  # each event once
+        for delivery in deliveries:
+            envelope = delivery.envelope
+            if envelope.id not in fresh:  # handled before, or twice in this batch
+                outcomes.append("duplicate")
+                continue
+            fresh.discard(envelope.id)
+            with _about(envelope, delivery.headers):
+                await handlers[envelope.type](delivery.event, batch.for_delivery(envelope))
+            outcomes.append("handled")
+    return outcomes
+
+
+@contextlib.contextmanager
+def _about(envelope: Envelope, headers: Mapping[str, Any]) -> Iterator[None]:
+    """Every log line and span inside names the event, its id, correlation and cause."""
+    context_vars = structlog.contextvars.bound_contextvars(
+        event_type=envelope.type,
+        event_id=str(envelope.id),
+        correlation_id=envelope.correlation_id,
+        causation_id=str(envelope.causation_id) if envelope.causation_id else None,
+    )
+    with context_vars, consume_span(envelope.type, headers):
+        yield
+
+
+class _Lane:
+    """One channel's deliveries, handled a batch at a time, in delivery order.
+
+    Batches of one lane never overlap, so when a batch is settled every earlier
+    delivery of the channel is too: one ``basic.ack`` with ``multiple`` covers it.
+    """
+
+    def __init__(self, channel: AbstractChannel) -> None:
+        self.channel = channel
+        self.waiting: collections.deque[AbstractIncomingMessage] = collections.deque()
+        self.arrived = asyncio.Event()
+        self.consumer_tag: str | None = None
+        self.queue: AbstractQueue | None = None
+        self.worker: asyncio.Task[None] | None = None
+
+    @property
+    def is_consuming(self) -> bool:
+        return self.consumer_tag is not None and not self.channel.is_closed
+
+    def deliver(self, message: AbstractIncomingMessage) -> None:
+        self.waiting.append(message)
+        self.arrived.set()
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -116,8 +209,15 @@ class EventConsumer:
         publishers: Mapping[str, str],
         own_user: str | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_wait: float = DEFAULT_BATCH_WAIT,
+        prepare: Prepare | None = None,
         shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
     ) -> None:
+        """``concurrency`` channels each handle ``batch_size`` deliveries at a time in
+        one database transaction (``handle_batch``), waiting at most ``batch_wait``
+        seconds for a batch to fill; ``prepare`` runs first in that transaction (to
+        lock the rows the batch will touch in one global order)."""
         handled = {model.TYPE for model in handlers}
         if handled != set(queue.bindings):
             raise ValueError(
@@ -134,94 +234,178 @@ class EventConsumer:
         # Our copies (retries, dead letters) carry our user; the broker checks it.
         self._own_user = own_user if own_user is not None else broker.user
         self._concurrency = concurrency
-        self._slots = asyncio.Semaphore(concurrency)
+        self._batch_size = batch_size
+        self._batch_wait = batch_wait
+        self._prepare = prepare
         self._shutdown_grace = shutdown_grace
-        self._channel: AbstractChannel | None = None
-        self._queue: AbstractQueue | None = None
+        self._lanes: list[_Lane] = []
         self._dlx: AbstractExchange | None = None
-        self._consumer_tag: str | None = None
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self._watcher: asyncio.Task[None] | None = None
         self._stopping = False
         broker.on_connect(self._start)
 
     @property
     def is_consuming(self) -> bool:
-        return (
-            self._consumer_tag is not None
-            and self._channel is not None
-            and not self._channel.is_closed
-        )
+        return bool(self._lanes) and all(lane.is_consuming for lane in self._lanes)
 
     async def _start(self, connection: AbstractConnection) -> None:
         if self._stopping:
             return
-        channel = await connection.channel(publisher_confirms=True)
-        # Prefetch beyond the concurrency keeps the next messages warm.
-        await channel.set_qos(prefetch_count=self._concurrency * 2)
-        self._queue = await declare_queue(channel, self._spec)
-        self._dlx = await channel.get_exchange(self._spec.dead_letter_exchange, ensure=False)
-        self._channel = channel
-        channel.close_callbacks.add(self._on_channel_closed)
-        self._consumer_tag = await self._queue.consume(self._on_message)
-        log.info("consumer.started", queue=self._spec.name)
+        # Copies to retry queues and the DLQ go out on a confirm channel of their own.
+        publishing = await connection.channel(publisher_confirms=True)
+        await declare_queue(publishing, self._spec)
+        self._dlx = await publishing.get_exchange(self._spec.dead_letter_exchange, ensure=False)
+        publishing.close_callbacks.add(self._on_channel_closed)
+        self._lanes = []
+        for number in range(self._concurrency):
+            channel = await connection.channel(publisher_confirms=False)
+            # Two batches' worth: the next batch is waiting when this one is done.
+            await channel.set_qos(prefetch_count=self._batch_size * 2)
+            lane = _Lane(channel)
+            lane.queue = await channel.get_queue(self._spec.name, ensure=False)
+            channel.close_callbacks.add(self._on_channel_closed)
+            lane.worker = asyncio.create_task(self._drive(lane), name=f"lane-{number}")
+            lane.consumer_tag = await lane.queue.consume(_delivered_to(lane))
+            self._lanes.append(lane)
+        if self._watcher is not None:
+            self._watcher.cancel()
+        self._watcher = asyncio.create_task(self._watch(connection), name="queue-watch")
+        log.info("consumer.started", queue=self._spec.name, lanes=self._concurrency)
+
+    async def _watch(self, connection: AbstractConnection) -> None:
+        """Export the DLQ's depth and the queue's consumers, for alerts to read."""
+        channel: AbstractChannel | None = None
+        while not self._stopping:
+            try:
+                if channel is None or channel.is_closed:
+                    channel = await connection.channel()
+                dlq = await channel.declare_queue(self._spec.dead_letter_queue, passive=True)
+                main = await channel.declare_queue(self._spec.name, passive=True)
+                depth = dlq.declaration_result.message_count or 0
+                DEAD_LETTER_DEPTH.labels(self._spec.dead_letter_queue).set(depth)
+                consumers = main.declaration_result.consumer_count or 0
+                QUEUE_CONSUMERS.labels(self._spec.name).set(consumers)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the connection is going: its successor watches
+                log.debug("consumer.watch_failed", queue=self._spec.name, error=repr(exc))
+                if connection.is_closed:
+                    return
+            await asyncio.sleep(WATCH_INTERVAL)
 
     def _on_channel_closed(self, *_: object) -> None:
-        self._consumer_tag = None
         if not self._stopping:
             # A channel can die alone; rebuilding the whole connection is the one
             # recovery path we trust (and test).
             asyncio.get_running_loop().create_task(self._broker.reconnect())
 
     async def stop(self) -> None:
-        """Stop consuming, let in-flight handlers finish (within grace), requeue the rest."""
+        """Stop consuming, let in-flight batches finish (within grace), requeue the rest."""
         self._stopping = True
-        if self.is_consuming and self._queue is not None and self._consumer_tag is not None:
-            with contextlib.suppress(Exception):
-                await self._queue.cancel(self._consumer_tag, timeout=5)
-        self._consumer_tag = None
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=self._shutdown_grace)
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watcher
+        for lane in self._lanes:
+            if lane.is_consuming and lane.queue is not None and lane.consumer_tag is not None:
+                with contextlib.suppress(Exception):
+                    await lane.queue.cancel(lane.consumer_tag, timeout=5)
+            lane.consumer_tag = None
+            lane.arrived.set()  # an idle lane wakes up and sees it is stopping
+        workers = [lane.worker for lane in self._lanes if lane.worker is not None]
+        if workers:
+            _, pending = await asyncio.wait(workers, timeout=self._shutdown_grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self._channel is not None and not self._channel.is_closed:
-            # Closing the channel hands every unacked delivery back to the queue.
-            with contextlib.suppress(Exception):
-                await self._channel.close()
+        for lane in self._lanes:
+            if not lane.channel.is_closed:
+                # Closing the channel hands every unacked delivery back to the queue.
+                with contextlib.suppress(Exception):
+                    await lane.channel.close()
         log.info("consumer.stopped", queue=self._spec.name)
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        # aiormq runs this callback in a task it cancels when the channel closes.
-        # A transaction half-way through an external call (SMTP, a gateway) must
-        # not be torn down by that, so the work runs in a task of our own that only
-        # stop() may cancel. Its ack then fails; the redelivery is an inbox duplicate.
-        work = asyncio.create_task(self._work(message))
-        self._inflight.add(work)
-        work.add_done_callback(self._finished)
-        await asyncio.shield(work)
-
-    async def _work(self, message: AbstractIncomingMessage) -> None:
-        async with self._slots:
+    async def _drive(self, lane: _Lane) -> None:
+        """The lane's loop: wait for deliveries, take a batch, settle it, again."""
+        while not self._stopping and not lane.channel.is_closed:
+            await lane.arrived.wait()
+            if self._stopping:
+                return
+            if len(lane.waiting) < self._batch_size and self._batch_wait > 0:
+                # A few milliseconds for the batch to fill: one commit for many.
+                await asyncio.sleep(self._batch_wait)
+            batch = [
+                lane.waiting.popleft() for _ in range(min(self._batch_size, len(lane.waiting)))
+            ]
+            if not lane.waiting:
+                lane.arrived.clear()
+            if not batch:
+                continue
             try:
-                await self._process(message)
+                await self._settle_batch(batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # A bug or a broker hiccup on our side: settle it all the same, by
-                # rejection (the queue's dead-letter exchange keeps the message).
+                # A bug or a broker hiccup on our side: settle them all the same, by
+                # rejection (the queue's dead-letter exchange keeps the messages).
                 log.exception("consumer.unsettled_delivery", queue=self._spec.name, error=repr(exc))
-                with contextlib.suppress(Exception):
-                    await message.reject(requeue=False)
+                for message in batch:
+                    with contextlib.suppress(Exception):
+                        await message.reject(requeue=False)
 
-    def _finished(self, work: asyncio.Task[None]) -> None:
-        self._inflight.discard(work)
-        if not work.cancelled() and work.exception() is not None:
-            log.error("consumer.work_failed", queue=self._spec.name, error=repr(work.exception()))
+    async def _settle_batch(self, messages: list[AbstractIncomingMessage]) -> None:
+        """Believe and decode each delivery, handle the good ones together, settle all.
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
+        One transaction and one inbox statement for the batch, one ack for it all.
+        If any handler fails the batch rolls back and each delivery is handled on its
+        own, so only the failing one is retried or dead-lettered.
+        """
         if self._stopping:
-            await self._requeue(message, self._label(message.routing_key))
+            for message in messages:
+                await self._requeue(message, self._label(message.routing_key))
             return
+        ready: list[_Ready] = []
+        for message in messages:
+            accepted = await self._accept(message)
+            if accepted is not None:
+                ready.append(accepted)
+        if len(ready) == 1:
+            await self._process(ready[0])
+            return
+        if not ready:
+            return
+        # One global order for the locks the handlers take: by aggregate, then as
+        # delivered (a stable sort keeps one aggregate's events in sequence).
+        ordered = sorted(ready, key=lambda r: r.envelope.correlation_id)
+        started = time.perf_counter()
+        try:
+            outcomes = await handle_batch(
+                self._sessions,
+                consumer=self._spec.name,
+                deliveries=ordered,
+                handlers=self._handlers,
+                prepare=self._prepare,
+            )
+        except asyncio.CancelledError:
+            for item in ready:
+                await self._requeue(item.message, item.envelope.type)
+            raise
+        except Exception as exc:
+            log.info(
+                "consumer.batch_failed", queue=self._spec.name, size=len(ready), error=repr(exc)
+            )
+            for item in ready:
+                await self._process(item)
+            return
+        await _ack(ready[-1].message, multiple=True)
+        elapsed = time.perf_counter() - started
+        for item, outcome in zip(ordered, outcomes, strict=True):
+            HANDLER_SECONDS.labels(self._spec.name, item.envelope.type).observe(elapsed)
+            CONSUMED.labels(self._spec.name, item.envelope.type, outcome).inc()
+        log.info("events.handled", queue=self._spec.name, batch=len(ready))
+
+    async def _accept(self, message: AbstractIncomingMessage) -> _Ready | None:
+        """The delivery's provenance and event; None if it was dead-lettered instead."""
         try:
             origin = provenance(
                 routing_key=message.routing_key,
@@ -240,15 +424,13 @@ class EventConsumer:
             event = self._registry.decode(envelope)
         except PermanentError as exc:
             await self._dead_letter(message, exc, None)
-            return
+            return None
+        return _Ready(message, origin, envelope, event)
 
-        context_vars = structlog.contextvars.bound_contextvars(
-            event_type=envelope.type,
-            event_id=str(envelope.id),
-            correlation_id=envelope.correlation_id,
-            causation_id=str(envelope.causation_id) if envelope.causation_id else None,
-        )
-        with context_vars, consume_span(envelope.type, message.headers or {}):
+    async def _process(self, ready: _Ready) -> None:
+        """One delivery in a transaction of its own; retried or dead-lettered alone."""
+        message, origin, envelope, event = ready
+        with _about(envelope, message.headers or {}):
             started = time.perf_counter()
             try:
                 outcome = await self._handle(envelope, event)
@@ -383,9 +565,40 @@ class EventConsumer:
         CONSUMED.labels(self._spec.name, event_type, "requeued").inc()
 
 
-async def _ack(message: AbstractIncomingMessage) -> None:
+class Batched(Protocol):
+    """One delivery of a batch, as ``handle_batch`` needs it."""
+
+    @property
+    def envelope(self) -> Envelope: ...
+    @property
+    def event(self) -> Event: ...
+    @property
+    def headers(self) -> Mapping[str, Any]: ...
+
+
+class _Ready(NamedTuple):
+    message: AbstractIncomingMessage
+    origin: Provenance
+    envelope: Envelope
+    event: Event
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        return self.message.headers or {}
+
+
+def _delivered_to(lane: _Lane) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    # aiormq runs this in a task it cancels when the channel closes: it only queues
+    # the delivery; the lane's own task (which only stop() cancels) does the work.
+    async def deliver(message: AbstractIncomingMessage) -> None:
+        lane.deliver(message)
+
+    return deliver
+
+
+async def _ack(message: AbstractIncomingMessage, *, multiple: bool = False) -> None:
     try:
-        await message.ack()
+        await message.ack(multiple=multiple)
     except Exception as exc:
         # The channel died after our commit: the broker redelivers the message and
         # the inbox recognises it. Nothing is lost, nothing happens twice.

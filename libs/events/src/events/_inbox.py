@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from uuid import UUID
 
-from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,8 +35,21 @@ async def claim(session: AsyncSession, *, consumer: str, envelope: Envelope) -> 
     return result.first() is not None
 
 
-async def prune(session: AsyncSession, *, older_than: timedelta) -> int:
+async def claim_many(
+    session: AsyncSession, *, consumer: str, envelopes: Sequence[Envelope]
+) -> set[UUID]:
+    """Record a batch of events as handled by ``consumer`` in one statement; the ids
+    that were new (the others were handled before, or are repeated in the batch)."""
     result = await session.execute(
-        delete(inbox).where(inbox.c.received_at < func.now() - older_than)
+        _CLAIM,
+        [
+            {
+                "consumer": consumer,
+                "event_id": envelope.id,
+                "event_type": envelope.type,
+                "correlation_id": envelope.correlation_id,
+            }
+            for envelope in envelopes
+        ],
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return set(result.scalars())

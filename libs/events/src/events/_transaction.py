@@ -29,6 +29,14 @@ class Transaction:
         self._staged: list[Staged] = []
         self._after_commit: list[Callable[[], None]] = []
 
+    def for_delivery(self, envelope: Envelope) -> Transaction:
+        """The same database transaction, handling another delivery of a batch: what
+        it emits and its after-commit callbacks join this transaction's."""
+        joined = Transaction(self.session, caused_by=envelope)
+        joined._staged = self._staged
+        joined._after_commit = self._after_commit
+        return joined
+
     def emit(self, event: Event) -> Envelope:
         envelope = Envelope.wrap(event, caused_by=self.caused_by)
         self._staged.append(Staged(envelope, current_trace_headers()))

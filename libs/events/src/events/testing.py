@@ -1,7 +1,8 @@
 """Helpers for testing code built on this library.
 
 Against a real database: ``deliver`` runs a handler exactly as the consumer
-does (inbox claim, handler, outbox writes, commit) without a broker;
+does (inbox claim, handler, outbox writes, commit) without a broker, and
+``deliver_batch`` a batch of events in one transaction as the consumer does;
 ``outbox_events`` reads back what a transaction emitted. Without one:
 ``FakeUnitOfWork`` is the base of a service's in-memory unit of work.
 """
@@ -9,20 +10,20 @@ does (inbox claim, handler, outbox writes, commit) without a broker;
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from events._consumer import Handler, Outcome, handle_delivery
+from events._consumer import Handler, Outcome, Prepare, handle_batch, handle_delivery
 from events._envelope import Envelope
 from events._event import Event
 from events._tables import outbox
 
-__all__ = ["Delivery", "FakeUnitOfWork", "deliver", "outbox_events"]
+__all__ = ["Delivery", "FakeUnitOfWork", "deliver", "deliver_batch", "outbox_events"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,39 @@ async def deliver(
         sessions, consumer=consumer, envelope=envelope, event=event, handler=handler
     )
     return Delivery(envelope, outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _Batched:
+    envelope: Envelope
+    event: Event
+    headers: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def deliver_batch(
+    sessions: async_sessionmaker[AsyncSession],
+    handlers: Mapping[type[Event], Handler[Any]],
+    events: Sequence[Event | tuple[Event, Envelope]],
+    *,
+    prepare: Prepare | None = None,
+    consumer: str = "test.events",
+) -> list[Delivery]:
+    """Handle ``events`` as one batch: one transaction, ``prepare`` first, each new
+    event's handler in the given order. An ``(event, envelope)`` pair is a redelivery."""
+    batch = [
+        _Batched(item[1], item[0])
+        if isinstance(item, tuple)
+        else _Batched(Envelope.wrap(item), item)
+        for item in events
+    ]
+    outcomes = await handle_batch(
+        sessions,
+        consumer=consumer,
+        deliveries=batch,
+        handlers={model.TYPE: handler for model, handler in handlers.items()},
+        prepare=prepare,
+    )
+    return [Delivery(b.envelope, o) for b, o in zip(batch, outcomes, strict=True)]
 
 
 async def outbox_events(

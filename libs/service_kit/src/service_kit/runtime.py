@@ -147,6 +147,30 @@ def _messaging(
             registry=definition.registry,
             publishers=topology.publishers(prefix=settings.broker_user_prefix),
             concurrency=settings.consumer_concurrency,
+            batch_size=settings.consumer_batch_size,
+            batch_wait=settings.consumer_batch_wait,
+            prepare=definition.batch_locks(),
             shutdown_grace=settings.shutdown_grace,
         )
-    return Messaging(broker, relay, consumer)
+    housekeeper = Housekeeper(
+        database.sessions,
+        inbox_retention=timedelta(seconds=settings.inbox_retention_seconds),
+        outbox_retention=timedelta(seconds=settings.outbox_retention_seconds),
+    )
+    return Messaging(broker, relay, consumer, housekeeper)
+
+
+async def _every(job: Job[S, D], settings: S, database: Database, dependencies: D) -> None:
+    interval = job.every(settings)
+    while True:
+        try:
+            await job.run(database, dependencies)
+        except Exception as exc:  # the database may be away: the schedule lives on
+            log.warning("job.failed", job=job.name, error=repr(exc))
+        await asyncio.sleep(interval)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

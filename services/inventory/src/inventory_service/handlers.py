@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from events import Event
 from service_kit import EventHandler
 from shop_contract import OrderCancelled, OrderConfirmed, OrderCreated
@@ -13,8 +15,7 @@ from inventory_service.unit_of_work import UnitOfWork
 
 
 async def on_order_created(event: OrderCreated, uow: UnitOfWork, deps: Dependencies) -> None:
-    lines = tuple(Line(item.sku, item.quantity) for item in event.items)
-    await service_layer.reserve_stock(uow, event.order_id, lines)
+    await service_layer.reserve_stock(uow, event.order_id, _lines(event))
 
 
 async def on_order_confirmed(event: OrderConfirmed, uow: UnitOfWork, deps: Dependencies) -> None:
@@ -23,6 +24,21 @@ async def on_order_confirmed(event: OrderConfirmed, uow: UnitOfWork, deps: Depen
 
 async def on_order_cancelled(event: OrderCancelled, uow: UnitOfWork, deps: Dependencies) -> None:
     await service_layer.release_stock(uow, event.order_id, reason=event.reason)
+
+
+async def lock_batch(uow: UnitOfWork, events: Sequence[Event]) -> None:
+    """Before a batch: its stock rows, locked in one global order."""
+    await service_layer.lock_stock_of(
+        uow,
+        new_orders=[_lines(e) for e in events if isinstance(e, OrderCreated)],
+        settled_orders=[
+            e.order_id for e in events if isinstance(e, OrderConfirmed | OrderCancelled)
+        ],
+    )
+
+
+def _lines(event: OrderCreated) -> tuple[Line, ...]:
+    return tuple(Line(item.sku, item.quantity) for item in event.items)
 
 
 HANDLERS: dict[type[Event], EventHandler[UnitOfWork, Dependencies]] = {

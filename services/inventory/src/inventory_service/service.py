@@ -9,7 +9,7 @@ from service_kit import ServiceDefinition
 from inventory_service.adapters.tables import metadata
 from inventory_service.api.routes import stock_router
 from inventory_service.dependencies import Dependencies, open_dependencies
-from inventory_service.handlers import HANDLERS
+from inventory_service.handlers import HANDLERS, lock_batch
 from inventory_service.settings import Settings
 from inventory_service.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -23,6 +23,7 @@ SERVICE: ServiceDefinition[Settings, UnitOfWork, Dependencies] = ServiceDefiniti
     dependencies=open_dependencies,
     unit_of_work=SqlUnitOfWork,
     handlers=HANDLERS,
+    lock_batch=lock_batch,
     routers=[stock_router],
     migrations=Path(__file__).parent / "migrations",
     tables=metadata,

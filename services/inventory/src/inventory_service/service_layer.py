@@ -8,7 +8,7 @@ arrival order, decides what happens. Stock rows are locked in sorted SKU order
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from uuid import UUID
 
 import structlog
@@ -80,6 +80,18 @@ async def commit_stock(uow: UnitOfWork, order_id: UUID) -> None:
     await uow.reservations.set_status(order_id, decision.reservation.status)
     await _apply(uow, decision)
     log.info("stock.committed", items=demand(reservation.lines))
+
+
+async def lock_stock_of(
+    uow: UnitOfWork, new_orders: Iterable[tuple[Line, ...]], settled_orders: Iterable[UUID]
+) -> None:
+    """Lock, in one sorted sweep, every stock row a batch of events will touch: the
+    lines of new orders and the reservations of confirmed or cancelled ones. Every
+    batch takes its locks in the same (SKU) order, so two batches never deadlock."""
+    skus = {line.sku for lines in new_orders for line in lines}
+    skus |= await uow.reservations.skus_of(settled_orders)
+    if skus:
+        await uow.stock.lock(skus)
 
 
 async def stock_of(uow: UnitOfWork, sku: str) -> StockLevel | None:

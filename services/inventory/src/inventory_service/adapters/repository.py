@@ -65,6 +65,14 @@ _ADD_RESERVATION = (
     .returning(reservations.c.order_id)
 )
 _ADD_LINES = reservation_lines.insert()
+_SKUS_OF = (
+    select(reservation_lines.c.sku)
+    .where(
+        reservation_lines.c.order_id
+        == any_(bindparam("order_ids", type_=ARRAY(reservation_lines.c.order_id.type)))
+    )
+    .distinct()
+)
 _SET_STATUS = (
     reservations.update()
     .where(reservations.c.order_id == bindparam("_order_id"))
@@ -92,6 +100,9 @@ class ReservationRepository(Protocol):
         """Store a new reservation; False (and nothing written) if the order has one."""
 
     async def set_status(self, order_id: UUID, status: ReservationStatus) -> None: ...
+
+    async def skus_of(self, order_ids: Iterable[UUID]) -> set[str]:
+        """The SKUs on the reservations of these orders."""
 
 
 class SqlStockRepository:
@@ -169,3 +180,9 @@ class SqlReservationRepository:
 
     async def set_status(self, order_id: UUID, status: ReservationStatus) -> None:
         await self._session.execute(_SET_STATUS, {"_order_id": order_id, "status": status.value})
+
+    async def skus_of(self, order_ids: Iterable[UUID]) -> set[str]:
+        ids = list(order_ids)
+        if not ids:
+            return set()
+        return set((await self._session.execute(_SKUS_OF, {"order_ids": ids})).scalars())
