@@ -10,7 +10,7 @@ from events import Event, Handler
 from events.testing import deliver_batch
 from inventory_service.domain import ReservationStatus, StockLevel
 from inventory_service.service import SERVICE
-from shop_contract.testing import order_cancelled, order_created
+from shop_contract.testing import order_cancelled, order_confirmed, order_created
 
 from tests.integration.inventory.support import (
     CONSUMER,
@@ -143,3 +143,32 @@ async def test_batches_that_cross_each_other_neither_deadlock_nor_oversell(
     assert all(d.outcome == "handled" for deliveries in results for d in deliveries)
     for sku in skus:
         assert await stock_of(sessions, sku) == StockLevel(sku, 2 * PLENTY - 40, 40)
+
+
+async def test_a_batch_and_single_deliveries_of_the_same_orders_do_not_deadlock(
+    sessions: Sessions,
+) -> None:
+    """The consumer handles a failed batch's events alone, beside other batches: a
+    batch must lock reservations and stock in the sequence a single event does."""
+    skus = ("KEYBOARD-01", "MOUSE-01", "USB-C-HUB")
+    await restock(sessions, dict.fromkeys(skus, PLENTY))
+    orders = [order_created(items=lines(dict.fromkeys(skus, 1))) for _ in range(12)]
+    for order in orders:
+        await handle(sessions, order)
+    prepare = SERVICE.batch_locks()
+    assert prepare is not None
+    settling: list[Event] = [
+        order_confirmed(o.order_id) if n % 2 else order_cancelled(o.order_id)
+        for n, o in enumerate(orders)
+    ]
+    handlers: dict[type[Event], Handler[Event]] = {type(e): handler(e) for e in settling}
+    batch = deliver_batch(sessions, handlers, settling, prepare=prepare, consumer=CONSUMER)
+    # The same events again, one by one and in reverse: the inbox lets one side win.
+    singles = [handle(sessions, event) for event in reversed(settling)]
+
+    results = await asyncio.gather(batch, *singles, return_exceptions=True)
+
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    confirmed = len(orders) // 2
+    for sku in skus:
+        assert await stock_of(sessions, sku) == StockLevel(sku, PLENTY - confirmed, 0)

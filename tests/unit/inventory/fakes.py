@@ -92,13 +92,10 @@ class FakeReservationRepository:
         self.rows[reservation.order_id] = reservation
         return True
 
-    async def skus_of(self, order_ids: Iterable[UUID]) -> set[str]:
-        return {
-            line.sku
-            for order_id in order_ids
-            if order_id in self.rows
-            for line in self.rows[order_id].lines
-        }
+    async def lock_all(self, order_ids: Iterable[UUID]) -> set[str]:
+        found = sorted(order_id for order_id in set(order_ids) if order_id in self.rows)
+        self.locked.update(found)
+        return {line.sku for order_id in found for line in self.rows[order_id].lines}
 
     async def set_status(self, order_id: UUID, status: ReservationStatus) -> None:
         existing = self.rows.get(order_id)

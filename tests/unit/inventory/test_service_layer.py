@@ -391,6 +391,7 @@ async def test_a_batch_locks_every_stock_row_it_will_touch_first_in_sku_order(
         await handlers.lock_batch(uow, batch)
 
     assert uow.locked_stock == ["KEYBOARD-01", "MONITOR-27", "MOUSE-01", "USB-C-HUB"]
+    assert uow.locked_reservations == {settled}
 
 
 async def test_a_batch_of_nothing_inventory_owns_locks_nothing(db: FakeInventoryDatabase) -> None:

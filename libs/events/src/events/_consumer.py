@@ -121,8 +121,9 @@ async def handle_batch(
     """The unit of work of a batch: one transaction, one inbox statement for all of
     it, each new event's handler in turn, one outbox statement, one commit.
 
-    Raises if any handler raises (nothing is kept); the caller then handles each
-    delivery alone. A connection found dead is replaced at once, as for one delivery.
+    Raises ``HandlerFailed`` naming the delivery whose handler raised (nothing of
+    the batch is kept), or the error itself if the batch failed elsewhere. A
+    connection found dead is replaced at once, as for one delivery.
     """
     try:
         return await _batch_once(sessions, consumer, deliveries, handlers, prepare)
@@ -155,9 +156,20 @@ async def _batch_once(
                 continue
             fresh.discard(envelope.id)
             with _about(envelope, delivery.headers):
-                await handlers[envelope.type](delivery.event, batch.for_delivery(envelope))
+                try:
+                    await handlers[envelope.type](delivery.event, batch.for_delivery(envelope))
+                except Exception as exc:
+                    raise HandlerFailed(delivery) from exc
             outcomes.append("handled")
     return outcomes
+
+
+class HandlerFailed(Exception):
+    """A handler of a batch raised (its error is the ``__cause__``); the batch is void."""
+
+    def __init__(self, delivery: Batched) -> None:
+        super().__init__(f"handler of {delivery.envelope.type} {delivery.envelope.id} failed")
+        self.delivery = delivery
 
 
 @contextlib.contextmanager
@@ -174,7 +186,7 @@ def _about(envelope: Envelope, headers: Mapping[str, Any]) -> Iterator[None]:
 
 
 class _Lane:
-    """One channel's deliveries, handled a batch at a time, in delivery order.
+    """One channel's deliveries, handled a batch at a time, as they arrived.
 
     Batches of one lane never overlap, so when a batch is settled every earlier
     delivery of the channel is too: one ``basic.ack`` with ``multiple`` covers it.
@@ -217,7 +229,7 @@ class EventConsumer:
         """``concurrency`` channels each handle ``batch_size`` deliveries at a time in
         one database transaction (``handle_batch``), waiting at most ``batch_wait``
         seconds for a batch to fill; ``prepare`` runs first in that transaction (to
-        lock the rows the batch will touch in one global order)."""
+        lock the rows the batch will touch in one global sequence)."""
         handled = {model.TYPE for model in handlers}
         if handled != set(queue.bindings):
             raise ValueError(
@@ -357,8 +369,9 @@ class EventConsumer:
         """Believe and decode each delivery, handle the good ones together, settle all.
 
         One transaction and one inbox statement for the batch, one ack for it all.
-        If any handler fails the batch rolls back and each delivery is handled on its
-        own, so only the failing one is retried or dead-lettered.
+        If a handler fails, the batch rolls back; that delivery is handled alone (so
+        only it is retried or dead-lettered) and the rest go again as a batch. If the
+        batch fails elsewhere (the database), each delivery is handled alone.
         """
         if self._stopping:
             for message in messages:
@@ -374,35 +387,70 @@ class EventConsumer:
             return
         if not ready:
             return
-        # One global order for the locks the handlers take: by aggregate, then as
+        # One global sequence for the locks the handlers take: by aggregate, then as
         # delivered (a stable sort keeps one aggregate's events in sequence).
-        ordered = sorted(ready, key=lambda r: r.envelope.correlation_id)
-        started = time.perf_counter()
-        try:
-            outcomes = await handle_batch(
-                self._sessions,
-                consumer=self._spec.name,
-                deliveries=ordered,
-                handlers=self._handlers,
-                prepare=self._prepare,
-            )
-        except asyncio.CancelledError:
-            for item in ready:
-                await self._requeue(item.message, item.envelope.type)
-            raise
-        except Exception as exc:
-            log.info(
-                "consumer.batch_failed", queue=self._spec.name, size=len(ready), error=repr(exc)
-            )
-            for item in ready:
-                await self._process(item)
+        remaining = sorted(ready, key=lambda r: r.envelope.correlation_id)
+        while len(remaining) > 1:
+            started = time.perf_counter()
+            try:
+                outcomes = await handle_batch(
+                    self._sessions,
+                    consumer=self._spec.name,
+                    deliveries=remaining,
+                    handlers=self._handlers,
+                    prepare=self._prepare,
+                )
+            except asyncio.CancelledError:
+                for item in remaining:
+                    await self._requeue(item.message, item.envelope.type)
+                raise
+            except HandlerFailed as failed:
+                culprit = next(r for r in remaining if r is failed.delivery)
+                log.info(
+                    "consumer.batch_failed",
+                    queue=self._spec.name,
+                    size=len(remaining),
+                    event_type=culprit.envelope.type,
+                    event_id=str(culprit.envelope.id),
+                    correlation_id=culprit.envelope.correlation_id,
+                    error=repr(failed.__cause__),
+                )
+                await self._process(culprit)  # alone: retried or dead-lettered
+                remaining = [r for r in remaining if r is not culprit]
+                continue
+            except Exception as exc:
+                log.info(
+                    "consumer.batch_failed",
+                    queue=self._spec.name,
+                    size=len(remaining),
+                    error=repr(exc),
+                )
+                break
+            # Every earlier delivery of this lane is settled: one ack covers the batch.
+            last = max(remaining, key=lambda r: r.message.delivery_tag or 0)
+            await _ack(last.message, multiple=True)
+            self._settled(remaining, outcomes, time.perf_counter() - started)
             return
-        await _ack(ready[-1].message, multiple=True)
-        elapsed = time.perf_counter() - started
-        for item, outcome in zip(ordered, outcomes, strict=True):
-            HANDLER_SECONDS.labels(self._spec.name, item.envelope.type).observe(elapsed)
-            CONSUMED.labels(self._spec.name, item.envelope.type, outcome).inc()
-        log.info("events.handled", queue=self._spec.name, batch=len(ready))
+        for item in remaining:
+            await self._process(item)
+
+    def _settled(
+        self, batch: Sequence[_Ready], outcomes: Sequence[Outcome], elapsed: float
+    ) -> None:
+        """Metrics and one log line per event of a committed batch."""
+        for item, outcome in zip(batch, outcomes, strict=True):
+            envelope = item.envelope
+            HANDLER_SECONDS.labels(self._spec.name, envelope.type).observe(elapsed)
+            CONSUMED.labels(self._spec.name, envelope.type, outcome).inc()
+            log.info(
+                f"event.{outcome}",
+                queue=self._spec.name,
+                event_type=envelope.type,
+                event_id=str(envelope.id),
+                correlation_id=envelope.correlation_id,
+                retries=item.origin.retries,
+                batch=len(batch),
+            )
 
     async def _accept(self, message: AbstractIncomingMessage) -> _Ready | None:
         """The delivery's provenance and event; None if it was dead-lettered instead."""

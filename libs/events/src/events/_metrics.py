@@ -13,7 +13,8 @@ PUBLISHED = Counter(
 )
 HANDLER_SECONDS = Histogram(
     "event_handler_seconds",
-    "Time from delivery to commit of a handled event.",
+    "Time from the start of handling to the commit of a handled event (the events of"
+    " a batch share their batch's time).",
     ["queue", "type"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

@@ -18,7 +18,14 @@ from typing import Any, Self
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from events._consumer import Handler, Outcome, Prepare, handle_batch, handle_delivery
+from events._consumer import (
+    Handler,
+    HandlerFailed,
+    Outcome,
+    Prepare,
+    handle_batch,
+    handle_delivery,
+)
 from events._envelope import Envelope
 from events._event import Event
 from events._tables import outbox
@@ -65,20 +72,24 @@ async def deliver_batch(
     consumer: str = "test.events",
 ) -> list[Delivery]:
     """Handle ``events`` as one batch: one transaction, ``prepare`` first, each new
-    event's handler in the given order. An ``(event, envelope)`` pair is a redelivery."""
+    event's handler in the given sequence. An ``(event, envelope)`` pair is a redelivery.
+    A handler's error is raised as it is (nothing of the batch is kept)."""
     batch = [
         _Batched(item[1], item[0])
         if isinstance(item, tuple)
         else _Batched(Envelope.wrap(item), item)
         for item in events
     ]
-    outcomes = await handle_batch(
-        sessions,
-        consumer=consumer,
-        deliveries=batch,
-        handlers={model.TYPE: handler for model, handler in handlers.items()},
-        prepare=prepare,
-    )
+    try:
+        outcomes = await handle_batch(
+            sessions,
+            consumer=consumer,
+            deliveries=batch,
+            handlers={model.TYPE: handler for model, handler in handlers.items()},
+            prepare=prepare,
+        )
+    except HandlerFailed as failed:
+        raise failed.__cause__ or failed from None
     return [Delivery(b.envelope, o) for b, o in zip(batch, outcomes, strict=True)]
 
 

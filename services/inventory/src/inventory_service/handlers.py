@@ -27,8 +27,8 @@ async def on_order_cancelled(event: OrderCancelled, uow: UnitOfWork, deps: Depen
 
 
 async def lock_batch(uow: UnitOfWork, events: Sequence[Event]) -> None:
-    """Before a batch: its stock rows, locked in one global order."""
-    await service_layer.lock_stock_of(
+    """Before a batch: the rows it will touch, locked in the one global sequence."""
+    await service_layer.lock_for_batch(
         uow,
         new_orders=[_lines(e) for e in events if isinstance(e, OrderCreated)],
         settled_orders=[

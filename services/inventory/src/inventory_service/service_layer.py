@@ -82,14 +82,15 @@ async def commit_stock(uow: UnitOfWork, order_id: UUID) -> None:
     log.info("stock.committed", items=demand(reservation.lines))
 
 
-async def lock_stock_of(
+async def lock_for_batch(
     uow: UnitOfWork, new_orders: Iterable[tuple[Line, ...]], settled_orders: Iterable[UUID]
 ) -> None:
-    """Lock, in one sorted sweep, every stock row a batch of events will touch: the
-    lines of new orders and the reservations of confirmed or cancelled ones. Every
-    batch takes its locks in the same (SKU) order, so two batches never deadlock."""
-    skus = {line.sku for lines in new_orders for line in lines}
-    skus |= await uow.reservations.skus_of(settled_orders)
+    """Lock every row a batch of events will touch, in the sequence a single event
+    takes them: the reservations of confirmed or cancelled orders (by order id),
+    then the stock rows of those and of the new orders (by SKU). Every transaction
+    locks in this one sequence, so batches and single deliveries never deadlock."""
+    skus = await uow.reservations.lock_all(settled_orders)
+    skus |= {line.sku for lines in new_orders for line in lines}
     if skus:
         await uow.stock.lock(skus)
 

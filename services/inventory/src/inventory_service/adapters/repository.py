@@ -7,7 +7,8 @@ Locking rules, so concurrent handlers never oversell nor deadlock:
 - a reservation is created with ``INSERT ... ON CONFLICT DO NOTHING``: of two
   concurrent writers for one order (order.created racing order.cancelled, or a
   duplicate), exactly one wins and the other sees it lost;
-- an existing reservation is locked before it changes, and before its stock rows.
+- an existing reservation is locked before it changes, and before its stock rows;
+  several at once (a batch) in order-id sequence, all before any stock row.
 """
 
 from __future__ import annotations
@@ -65,11 +66,20 @@ _ADD_RESERVATION = (
     .returning(reservations.c.order_id)
 )
 _ADD_LINES = reservation_lines.insert()
-_SKUS_OF = (
+# Lock the reservations (by order id, the sequence every transaction uses) and read
+# the SKUs on them, in one round trip.
+_LOCK_RESERVATIONS_FOR_SKUS = (
     select(reservation_lines.c.sku)
     .where(
-        reservation_lines.c.order_id
-        == any_(bindparam("order_ids", type_=ARRAY(reservation_lines.c.order_id.type)))
+        reservation_lines.c.order_id.in_(
+            select(reservations.c.order_id)
+            .where(
+                reservations.c.order_id
+                == any_(bindparam("order_ids", type_=ARRAY(reservations.c.order_id.type)))
+            )
+            .order_by(reservations.c.order_id)
+            .with_for_update()
+        )
     )
     .distinct()
 )
@@ -101,8 +111,8 @@ class ReservationRepository(Protocol):
 
     async def set_status(self, order_id: UUID, status: ReservationStatus) -> None: ...
 
-    async def skus_of(self, order_ids: Iterable[UUID]) -> set[str]:
-        """The SKUs on the reservations of these orders."""
+    async def lock_all(self, order_ids: Iterable[UUID]) -> set[str]:
+        """Lock the reservations of these orders (by order id); the SKUs on them."""
 
 
 class SqlStockRepository:
@@ -181,8 +191,9 @@ class SqlReservationRepository:
     async def set_status(self, order_id: UUID, status: ReservationStatus) -> None:
         await self._session.execute(_SET_STATUS, {"_order_id": order_id, "status": status.value})
 
-    async def skus_of(self, order_ids: Iterable[UUID]) -> set[str]:
+    async def lock_all(self, order_ids: Iterable[UUID]) -> set[str]:
         ids = list(order_ids)
         if not ids:
             return set()
-        return set((await self._session.execute(_SKUS_OF, {"order_ids": ids})).scalars())
+        query, params = _LOCK_RESERVATIONS_FOR_SKUS, {"order_ids": ids}
+        return set((await self._session.execute(query, params)).scalars())
