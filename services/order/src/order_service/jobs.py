@@ -6,8 +6,6 @@ with SKIP LOCKED, and deleting expired keys twice deletes nothing twice.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from service_kit import Database, Job
 
 from order_service import service_layer
@@ -22,7 +20,7 @@ KEYS_EVERY = 300.0
 
 async def sweep_deadlines(database: Database, deps: Dependencies) -> None:
     """Cancel every order past its deadline, a batch per transaction."""
-    now = datetime.now(UTC)
+    now = deps.clock()  # the clock orders get their deadlines from
     while True:
         async with database.unit_of_work(SqlUnitOfWork) as uow:
             expired = await service_layer.expire_overdue_orders(uow, now=now, limit=SWEEP_BATCH)
@@ -36,7 +34,7 @@ async def sweep_deadlines(database: Database, deps: Dependencies) -> None:
 async def forget_keys(database: Database, deps: Dependencies) -> None:
     async with database.unit_of_work(SqlUnitOfWork) as uow:
         await service_layer.forget_idempotency_keys(
-            uow, now=datetime.now(UTC), ttl=deps.idempotency_ttl
+            uow, now=deps.clock(), ttl=deps.idempotency_ttl
         )
 
 
