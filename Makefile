@@ -5,7 +5,7 @@ UV ?= uv
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help install setup run mail-sink lint format test test-unit test-integration test-e2e \
-	test-deploy test-faults test-cluster bench
+	test-deploy test-faults test-cluster test-fuzz bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ test-e2e: ## End-to-end tier: the services as processes over HTTP, AMQP and SMTP
 	$(PYTEST) tests/e2e
 
 test-deploy: deploy-check ## Offline checks of Dockerfile, compose and Kubernetes manifests
+
+test-fuzz: ## Fuzzing tier: schemathesis against every service's OpenAPI schema (with tokens)
+	$(PYTEST) tests/fuzz
 
 test-faults: ## Fault injection against the real processes, broker and database
 	$(PYTEST) tests/faults

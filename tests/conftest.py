@@ -111,7 +111,7 @@ async def new_database() -> AsyncIterator[NewDatabase]:
         await admin.close()
 
 
-TIERS = ("unit", "integration", "e2e", "faults", "deploy", "cluster")
+TIERS = ("unit", "integration", "e2e", "faults", "deploy", "cluster", "fuzz")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,6 +17,7 @@ from pydantic import (
     StrictInt,
 )
 from pydantic_core import PydanticCustomError
+from service_kit.inputs import Storable
 
 from order_service.domain.catalogue import OrderLine, Product, RequestedLine
 from order_service.domain.order import Order, StatusChange
@@ -30,7 +31,7 @@ Money = Annotated[
     PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str),
     Field(examples=["89.00"]),
 ]
-Sku = Annotated[str, Field(min_length=1, max_length=64, examples=["KEYBOARD-01"])]
+Sku = Annotated[str, Field(min_length=1, max_length=64, examples=["KEYBOARD-01"]), Storable]
 
 
 def _not_oversized(value: Any) -> Any:
@@ -57,14 +58,15 @@ class OrderCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: Annotated[str, Field(min_length=1, max_length=64)]
+    # Storable: no NUL or lone surrogate, which PostgreSQL or UTF-8 cannot take (a 500).
+    customer_id: Annotated[str, Field(min_length=1, max_length=64), Storable]
     email: Annotated[EmailStr, Field(max_length=254)]
     items: Annotated[
         list[OrderLineCreate],
         Field(min_length=1, max_length=MAX_LINES),
         BeforeValidator(_not_oversized),
     ]
-    payment_token: Annotated[str, Field(min_length=1, max_length=128)]
+    payment_token: Annotated[str, Field(min_length=1, max_length=128), Storable]
 
     def requested_lines(self) -> tuple[RequestedLine, ...]:
         return tuple(RequestedLine(line.sku, line.quantity) for line in self.items)
