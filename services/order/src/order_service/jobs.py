@@ -33,9 +33,7 @@ async def sweep_deadlines(database: Database, deps: Dependencies) -> None:
 
 async def forget_keys(database: Database, deps: Dependencies) -> None:
     async with database.unit_of_work(SqlUnitOfWork) as uow:
-        await service_layer.forget_idempotency_keys(
-            uow, now=deps.clock(), ttl=deps.idempotency_ttl
-        )
+        await service_layer.forget_idempotency_keys(uow, now=deps.clock(), ttl=deps.idempotency_ttl)
 
 
 def _sweep_every(settings: Settings) -> float:
