@@ -5,7 +5,7 @@ UV ?= uv
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help install setup run mail-sink lint format test test-unit test-integration test-e2e \
-	test-deploy test-faults test-cluster test-fuzz bench
+	test-deploy test-faults test-cluster test-fuzz test-ui bench bench-compare
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -55,6 +55,11 @@ test-deploy: deploy-check ## Offline checks of Dockerfile, compose and Kubernete
 
 test-fuzz: ## Fuzzing tier: schemathesis against every service's OpenAPI schema (with tokens)
 	$(PYTEST) tests/fuzz
+
+test-ui: ## UI tier: shopctl web in a real headless Chromium (Debian's package), services as processes
+	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	$(PYTEST) tests/ui
 
 test-faults: ## Fault injection against the real processes, broker and database
 	$(PYTEST) tests/faults

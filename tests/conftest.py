@@ -111,7 +111,7 @@ async def new_database() -> AsyncIterator[NewDatabase]:
         await admin.close()
 
 
-TIERS = ("unit", "integration", "e2e", "faults", "deploy", "cluster", "fuzz")
+TIERS = ("unit", "integration", "e2e", "faults", "deploy", "cluster", "fuzz", "ui")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

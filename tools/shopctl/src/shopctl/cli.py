@@ -49,6 +49,7 @@ from shopctl.mailsink import (
 )
 from shopctl.setup import policy
 from shopctl.setup.definitions import definitions
+from shopctl.setup.management import DEFAULT_AMQP_PORT
 from shopctl.setup.postgres import apply_databases
 from shopctl.setup.rabbitmq import ManagementApi, admin_account, apply_broker
 from shopctl.setup.render import broker_table, database_table
@@ -125,6 +126,50 @@ def tail(
         )
     )
     err.print(f"[dim]{shown} event(s)[/]")
+
+
+@app.command()
+def web(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port.")] = 8090,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    amqp_url: AmqpUrl = config.DEFAULT_AMQP_URL,
+    order_url: Annotated[
+        str, typer.Option(envvar=config.ORDER_URL_ENV, help="Order service (demo orders).")
+    ] = config.DEFAULT_ORDER_URL,
+    directory: Annotated[
+        Path, typer.Option("--dir", envvar=config.SECRETS_DIR_ENV, help="Where keys are kept.")
+    ] = DEFAULT_DIR,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=config.TOKEN_ENV,
+            help="An operator's bearer token (default: signed with the development key).",
+        ),
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option("--broker-user-prefix", envvar="BROKER_USER_PREFIX", help="Of users.")
+    ] = "",
+) -> None:
+    """A live view in the browser: each order's events across services, queues, dead letters."""
+    # Imported here: the web server's libraries load only for this command.
+    from shopctl.web.server import serve
+    from shopctl.web.settings import WebSettings
+
+    settings = WebSettings(
+        host=host,
+        port=port,
+        amqp_url=amqp_url,
+        order_url=order_url.rstrip("/"),
+        secrets=directory,
+        operator_token=token,
+        broker_user_prefix=prefix,
+    )
+
+    def ready(url: str) -> None:
+        err.print(f"[dim]shopctl web on {url} (events from the broker); Ctrl-C to stop[/]")
+
+    _run(serve(settings, on_ready=ready))
+    err.print("[dim]stopped[/]")
 
 
 @app.command()
@@ -320,6 +365,15 @@ def setup(
     wait: Annotated[
         float, typer.Option(min=0, help="Seconds to wait for the servers to come up.")
     ] = 60.0,
+    amqp_port: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=65535,
+            envvar="SETUP_RABBITMQ_AMQP_PORT",
+            help="The broker's AMQP port, on the API's host (tells a plugin that is off).",
+        ),
+    ] = DEFAULT_AMQP_PORT,
 ) -> None:
     """Least privilege as code: per-service broker users and databases from the topology."""
     users = [*policy.broker_users(prefix=prefix), policy.operator_user(prefix=prefix)]
@@ -334,7 +388,9 @@ def setup(
         done: list[str] = []
         if broker:
             async with ManagementApi(rabbitmq_api_url) as api:
-                done += await apply_broker(api, users, environ, vhost=vhost, wait=wait)
+                done += await apply_broker(
+                    api, users, environ, vhost=vhost, wait=wait, amqp_port=amqp_port
+                )
         if database:
             done += await apply_databases(postgres_url, databases, environ, wait=wait)
         return done

@@ -15,9 +15,16 @@ import structlog
 
 from shopctl.config import DEFAULT_HTTP_TIMEOUT
 from shopctl.errors import ShopctlError
+from shopctl.setup.management import (
+    DEFAULT_AMQP_PORT,
+    ApiState,
+    Endpoints,
+    LiveProbes,
+    LocalPlugins,
+    ensure_management_api,
+)
 from shopctl.setup.passwords import RABBITMQ_HASHING_ALGORITHM, rabbitmq_password_hash
 from shopctl.setup.policy import FULL_ACCESS, BrokerUser, Permission, password_for
-from shopctl.setup.waiting import patiently
 
 log = structlog.get_logger("shopctl.setup")
 
@@ -36,6 +43,8 @@ class ManagementApi:
     ) -> None:
         parsed = httpx.URL(url)
         self.user = parsed.username
+        self.host = parsed.host
+        self.address = f"{parsed.host}:{parsed.port or 15672}"
         auth = (parsed.username, parsed.password) if parsed.username else None
         base = str(parsed.copy_with(username=None, password=None)).rstrip("/")
         base = base.removesuffix("/api")
@@ -48,6 +57,16 @@ class ManagementApi:
 
     async def __aexit__(self, *_: object) -> None:
         await self._client.aclose()
+
+    async def state(self) -> ApiState:
+        """Up, refusing connections (plugin off or broker down), or not ready yet."""
+        try:
+            await self.get("/overview")
+        except httpx.ConnectError:
+            return ApiState.CLOSED
+        except (httpx.TransportError, _Unavailable):
+            return ApiState.STARTING
+        return ApiState.UP
 
     async def get(self, path: str) -> Any:
         response = await self._client.get(path)
@@ -88,15 +107,10 @@ async def apply_broker(
     *,
     vhost: str,
     wait: float = DEFAULT_WAIT,
+    amqp_port: int = DEFAULT_AMQP_PORT,
 ) -> list[str]:
     """Create or update users, vhost permissions and topic permissions; returns what it did."""
-    await patiently(
-        lambda: api.get("/overview"),
-        within=wait,
-        what="RabbitMQ management API",
-        retry_on=(httpx.TransportError, _Unavailable),
-    )
-    done: list[str] = []
+    done = await management_ready(api, wait=wait, amqp_port=amqp_port)
     v = segment(vhost)
     if not await api.exists(f"/vhosts/{v}"):
         await api.put(f"/vhosts/{v}")
@@ -122,6 +136,20 @@ async def apply_broker(
         done.append(f"user {user.name}: password set, permissions on {vhost} applied")
         log.info("setup.broker_user", user=user.name, vhost=vhost)
     return done
+
+
+async def management_ready(
+    api: ManagementApi, *, wait: float, amqp_port: int = DEFAULT_AMQP_PORT
+) -> list[str]:
+    """Wait for the API; on this host, turn its plugin on if it is off (see ``management``).
+    ``amqp_port`` is the broker's AMQP port on the API's host: it answering while the
+    API port refuses is how a plugin that is off is told from a broker that is down."""
+    return await ensure_management_api(
+        LiveProbes(api.state, amqp_host=api.host, amqp_port=amqp_port),
+        LocalPlugins(api.host),
+        where=Endpoints(api=api.address, amqp=f"{api.host}:{amqp_port}"),
+        within=wait,
+    )
 
 
 class _Unavailable(ShopctlError):
