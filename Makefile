@@ -72,6 +72,10 @@ test-cluster: ## Three-node RabbitMQ cluster on this machine: kill -9, stop_app,
 bench: ## Benchmark the running stack on this machine (figures, not assertions)
 	$(UV) run --frozen --group bench python -m bench $(BENCH_ARGS)
 
+bench-compare: ## A/B in interleaved pairs: REF's services vs this tree's (REF=40fb385 BENCH_ARGS=throughput)
+	@test -n "$(REF)" || { echo "usage: make bench-compare REF=<commit> [BENCH_ARGS='throughput --pairs 3']" >&2; exit 2; }
+	$(UV) run --frozen --group bench python -m bench --compare $(REF) $(BENCH_ARGS)
+
 .PHONY: asyncapi check-observability
 
 asyncapi: ## Regenerate docs/asyncapi.yaml from the contract package (libs/shop_contract)

@@ -12,13 +12,17 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import report
+from bench.build import Build, current_build, worktree_build
 from bench.context import FULL, QUICK, Context, Scale
-from bench.infra import RabbitApi, server_boot_times
+from bench.infra import RabbitApi, finish_despite_cancel, server_boot_times
 from bench.machine import describe
 from bench.ui import Ui, console
+
+if TYPE_CHECKING:
+    from bench.stack import Stack
 
 SCENARIOS = ("floor", "throughput", "consistency", "decoupling", "burst", "outage")
 RESULTS = Path(__file__).parent / "results"
@@ -43,6 +47,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="duration of throughput and of consistency")
     parser.add_argument(
         "--rate", type=float, help="offered orders/s for consistency (default: 60%% of throughput)"
+    )
+    parser.add_argument(
+        "--rate-share",
+        type=float,
+        help="without --rate: consistency's offered rate as a share of the measured "
+        "throughput (default 0.6; 0.5 = half the sustained rate)",
     )
     parser.add_argument("--burst", type=int, help="orders in the burst")
     parser.add_argument("--burst-rate", type=float, help="offered orders/s of the burst")
@@ -85,9 +95,28 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-charts", action="store_true")
     parser.add_argument(
+        "--compare",
+        metavar="REF",
+        help="A/B: run the scenarios on REF's services (A, a git worktree of REF with its "
+        "own environment) and on this tree's (B), in interleaved pairs; writes "
+        "compare-*.json (not the per-scenario files)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=2,
+        help="A/B pairs for --compare, each back to back, alternating which goes first (default 2)",
+    )
+    parser.add_argument(
         "--keep-logs", type=Path, help="write service logs here instead of a temp dir"
     )
     args = parser.parse_args(argv)
+    if args.rate_share is not None and not 0 < args.rate_share <= 2:
+        parser.error("--rate-share is a share of the throughput, e.g. 0.5")
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
+    if args.compare and args.profile:
+        parser.error("--profile measures one build: use it without --compare")
     for value in args.scenarios:
         if value not in SCENARIOS:
             parser.error(f"unknown scenario {value!r}; choose from {', '.join(SCENARIOS)}")
@@ -105,6 +134,8 @@ def scale_of(args: argparse.Namespace) -> Scale:
         overrides["consistency_seconds"] = args.seconds
     if args.rate:
         overrides["consistency_rate"] = args.rate
+    if args.rate_share:
+        overrides["consistency_share"] = args.rate_share
     if args.burst:
         overrides["burst_orders"] = args.burst
     if args.burst_rate:
@@ -116,6 +147,13 @@ def scale_of(args: argparse.Namespace) -> Scale:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # The shop's libraries log with structlog (e.g. the broker users being set up):
+    # in the bench's own process only warnings and errors, not over the progress bars.
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
         import uvloop
 
@@ -132,10 +170,27 @@ async def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     api = RabbitApi()
     machine = await _wait_for_servers(api)
+
+    # Ctrl-C / SIGTERM: cancel the run so every context manager cleans up.
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, lambda: main_task.cancel() if main_task else None)
+    # `kill -USR1 <pid>`: what every task is waiting for, on stderr (a run that hangs).
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
+
+    if args.compare:
+        try:
+            return await _compare(args, api, machine, selected, scale, extra_env)
+        finally:
+            await api.close()
+
     started = time.time()
     console.rule(f"[bold]shop benchmark[/] — {scale.name} — {', '.join(selected)}")
     console.print(report.machine_line(machine))
-    ctx = Context(api=api, ui=Ui(), scale=scale, previous=report.load_latest(args.out))
+    ui = Ui()
     meta = {
         "scale": asdict(scale),
         "machine": machine,
@@ -144,24 +199,26 @@ async def run(args: argparse.Namespace) -> int:
         "retries": args.retries,
         "tag": args.tag,
     }
-
-    # Ctrl-C / SIGTERM: cancel the run so every context manager cleans up.
-    main_task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, lambda: main_task.cancel() if main_task else None)
-
+    results: dict[str, Any] = {}
+    interrupted = False
     try:
-        with ctx.ui:
+        with ui:
+            build = await current_build()
+            console.print(_build_line("services", build))
+            meta["build"] = build.describe()
+            ctx = Context(
+                api=api, ui=ui, scale=scale, build=build, previous=report.load_latest(args.out)
+            )
+            results = ctx.results
             await _run_all(ctx, selected, args, extra_env)
     except asyncio.CancelledError:
         console.print("[red]interrupted: cleaned up, writing what was measured[/]")
+        interrupted = True
     finally:
         await api.close()
 
     meta["duration_s"] = round(time.time() - started, 1)
-    report.write(args.out, ctx.results, meta)
+    report.write(args.out, results, meta)
     if not args.no_charts:
         try:
             from bench import charts
@@ -170,20 +227,163 @@ async def run(args: argparse.Namespace) -> int:
                 "[yellow]matplotlib missing: no charts (uv run --group bench python -m bench)[/]"
             )
         else:
-            for path in charts.draw_all(args.out, ctx.results, meta):
+            for path in charts.draw_all(args.out, results, meta):
                 console.print(f"chart: {path}")
-    report.print_tables(ctx.results, meta)
-    return 1 if any("error" in r for r in ctx.results.values()) else 0
+    report.print_tables(results, meta)
+    if interrupted:
+        return 130
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
+def _dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()}", file=sys.stderr)
+        task.print_stack(limit=12, file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _build_line(what: str, build: Build) -> str:
+    processes = ", ".join(f"{p.name} ({' '.join(p.args) or 'no arguments'})" for p in build.plan)
+    return f"{what}: {build.label} {build.commit} at {build.root}: {processes}"
+
+
+async def _compare(
+    args: argparse.Namespace,
+    api: RabbitApi,
+    machine: dict[str, Any],
+    selected: list[str],
+    scale: Scale,
+    extra_env: dict[str, str],
+) -> int:
+    """A = REF's services, B = this tree's, in ``--pairs`` interleaved pairs."""
+    from bench import compare
+    from bench.scenarios import floor
+
+    started = time.time()
+    console.rule(
+        f"[bold]shop benchmark A/B[/] — A {args.compare} vs B this tree — {scale.name} — "
+        f"{', '.join(selected)} — {args.pairs} pair{'s' if args.pairs != 1 else ''}"
+    )
+    console.print(report.machine_line(machine))
+    ui = Ui()
+    previous = report.load_latest(args.out)
+    document: dict[str, Any] = {
+        "ref": args.compare,
+        "ref_commit": _full_commit(args.compare) or "unknown",
+        "started": started,
+        "scenarios": selected,
+        "pairs_asked": args.pairs,
+        "scale": asdict(scale),
+        "machine": machine,
+        "service_env": extra_env,
+        "inflight": args.inflight,
+        "retries": args.retries,
+        "tag": args.tag,
+        "pairs": [],
+    }
+    builds: dict[str, Build] = {}
+    failed = False
+    try:
+        with ui:
+            async with worktree_build(args.compare, log=ui.log) as reference:
+                builds = {"A": reference, "B": await current_build()}
+                document["builds"] = {k: b.describe() for k, b in builds.items()}
+                for side, build in builds.items():
+                    console.print(_build_line(f"{side}", build))
+                raw = None
+                if "floor" in selected:
+                    # The bare servers once: they are the same for both sides.
+                    probe = Context(api=api, ui=ui, scale=scale, build=builds["B"])
+                    config = floor.FloorConfig(seconds=scale.floor_seconds)
+                    raw = await _guard(probe, "floor", lambda: floor.run_raw(api, config, ui))
+                    document["floor_raw"] = raw
+                side_scale = scale
+                for index in range(args.pairs):
+                    order = compare.pair_order(index)
+                    pair: dict[str, Any] = {
+                        "pair": index + 1,
+                        "order": list(order),
+                        "started": time.time(),
+                        "summaries": {},
+                        "headline": {},
+                        "errors": {},
+                    }
+                    document["pairs"].append(pair)
+                    for side in order:
+                        ui.log(f"pair {index + 1}: {side} = {builds[side].label}")
+                        ctx = Context(
+                            api=api, ui=ui, scale=side_scale, build=builds[side], previous=previous
+                        )
+                        logs = (
+                            args.keep_logs / f"pair{index + 1}-{side}" if args.keep_logs else None
+                        )
+                        await _run_all(ctx, selected, args, extra_env, raw=raw, keep_logs=logs)
+                        side_scale = compare.fix_rates(side_scale, ctx.results)
+                        ceiling, source = ctx.ceiling()
+                        combined = (ceiling or {}).get("combined")
+                        pair["summaries"][side] = {
+                            name: r.get("summary", {}) for name, r in ctx.results.items()
+                        }
+                        pair["headline"][side] = {
+                            name: compare.headline(name, r.get("summary", {}), combined)
+                            for name, r in ctx.results.items()
+                        }
+                        pair["errors"][side] = {
+                            name: r["error"] for name, r in ctx.results.items() if "error" in r
+                        }
+                        pair.setdefault("ceiling_source", {})[side] = source
+                        failed = failed or bool(pair["errors"][side])
+                    pair["seconds"] = round(time.time() - pair["started"], 1)
+                    compare.print_pair(pair, document["builds"])
+    except asyncio.CancelledError:
+        console.print("[red]interrupted: worktree removed, writing what was measured[/]")
+        failed = True
+    except Exception as exc:
+        console.print(f"[red]compare failed: {exc!r}")
+        console.print(traceback.format_exc())
+        document["error"] = repr(exc)
+        failed = True
+    document["duration_s"] = round(time.time() - started, 1)
+    complete = [p for p in document["pairs"] if set(p["headline"]) == {"A", "B"}]
+    document["summary"] = compare.summarize_pairs(complete)
+    path = compare.write(args.out, document)
+    if complete and "builds" in document:
+        compare.print_summary(document["summary"], document["builds"], len(complete))
+    console.print(f"written: {path}")
+    return 1 if failed else 0
+
+
+def _full_commit(ref: str) -> str:
+    import subprocess
+
+    return subprocess.run(  # noqa: S603
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
 
 
 async def _run_all(
-    ctx: Context, selected: list[str], args: argparse.Namespace, extra_env: dict[str, str]
+    ctx: Context,
+    selected: list[str],
+    args: argparse.Namespace,
+    extra_env: dict[str, str],
+    *,
+    raw: dict[str, Any] | None = None,
+    keep_logs: Path | None = None,
 ) -> None:
+    """The selected scenarios on one fresh stack of ``ctx.build``'s services.
+
+    ``raw``: the bare servers' floor, if already measured (a compare measures it
+    once for both sides); only the census then runs on this stack.
+    """
     from bench.scenarios import burst, consistency, decoupling, floor, outage, throughput
 
     floor_config = floor.FloorConfig(seconds=ctx.scale.floor_seconds)
-    raw = None
-    if "floor" in selected:
+    if "floor" not in selected:
+        raw = None
+    elif raw is None:
         # The bare servers first, before the shop's processes take their share.
         raw = await _guard(ctx, "floor", lambda: floor.run_raw(ctx.api, floor_config, ctx.ui))
     shop_scenarios = [s for s in selected if s != "floor"]
@@ -197,13 +397,17 @@ async def _run_all(
 
     stack_cm = running_stack(
         ctx.api,
+        ctx.build,
         extra_env=extra_env,
         inflight=args.inflight,
         retries=args.retries,
-        keep_logs=args.keep_logs,
+        keep_logs=keep_logs or args.keep_logs,
     )
     try:
-        async with ctx.ui.phase("starting the shop (4 services)", total=1):
+        processes = len(ctx.build.plan)
+        async with ctx.ui.phase(
+            f"starting the shop ({ctx.build.label}, {processes} processes)", total=1
+        ):
             ctx.stack = await stack_cm.__aenter__()
     except Exception as exc:
         ctx.ui.log(f"[red]the shop did not start: {exc!r}")
@@ -255,12 +459,44 @@ async def _run_all(
 
                 profiler = Profiler(ctx.shop, args.out, seconds=ctx.scale.throughput_seconds)
                 profiler.start()
-            ctx.results[name] = await _guard(ctx, name, lambda n=name: runners[n](ctx))
-            if profiler is not None:
-                ctx.results[name].setdefault("summary", {})["profile"] = await profiler.finish()
+            ctx.shop.reset_memory_peaks()
+            try:
+                ctx.results[name] = await _guard(ctx, name, lambda n=name: runners[n](ctx))
+                if profiler is not None:
+                    profile = await profiler.finish()
+                    ctx.results[name].setdefault("summary", {})["profile"] = profile
+            finally:
+                if profiler is not None:
+                    await profiler.close()
+            if "summary" in ctx.results[name]:
+                # Peak RSS per service process during this scenario (MiB).
+                ctx.results[name]["summary"]["max_rss_mib"] = ctx.shop.window_peak_rss()
     finally:
+        if ctx.stack is not None:
+            with contextlib.suppress(Exception):
+                ctx.stack.memory()
+                ctx.results["memory"] = {"summary": _memory_summary(ctx.stack)}
         async with ctx.ui.phase("stopping the shop", total=1):
-            await stack_cm.__aexit__(*sys.exc_info())
+            await finish_despite_cancel(stack_cm.__aexit__(*sys.exc_info()))
+
+
+def _memory_summary(shop: Stack) -> dict[str, Any]:
+    """Peak RSS per service process over the life of the stack (start, smoke,
+    census and every scenario): the kernel's VmHWM, a restarted process's peaks
+    folded together."""
+    peaks = dict(shop.run_peak_rss)
+    by_service: dict[str, float] = {}
+    for name, value in peaks.items():
+        service = shop.plans[name].service
+        by_service[service] = round(by_service.get(service, 0.0) + value, 1)
+    return {
+        "max_rss_mib": peaks,
+        # A split service's processes added up (their peaks need not coincide:
+        # an upper bound of the pair's peak), so builds with and without roles compare.
+        "max_rss_mib_by_service": by_service,
+        "services_total_mib": round(sum(peaks.values()), 1),
+        "per_scenario_peaks_reset": shop.peaks_resettable,
+    }
 
 
 async def _wait_for_servers(api: RabbitApi, timeout: float = 120.0) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.build import Build
 from bench.infra import RabbitApi
 from bench.stack import Stack
 from bench.ui import Ui
@@ -19,7 +20,7 @@ class Scale:
     throughput_clients: int
     throughput_seconds: float
     throughput_warmup: float
-    consistency_rate: float | None  # None: 60 % of the measured throughput
+    consistency_rate: float | None  # None: consistency_share of the measured throughput
     consistency_seconds: float
     decoupling_rate: float | None  # None: 40 % of the measured throughput
     decoupling_seconds: float
@@ -31,6 +32,9 @@ class Scale:
     outage_down: float
     outage_after: float
     drain_timeout: float
+    # consistency's offered rate as a share of the measured throughput (when no
+    # --rate is given): 0.5 for "half the sustained rate".
+    consistency_share: float = 0.6
 
 
 FULL = Scale(
@@ -90,6 +94,7 @@ class Context:
     api: RabbitApi
     ui: Ui
     scale: Scale
+    build: Build
     stack: Stack | None = None
     results: dict[str, Any] = field(default_factory=dict)
     # bench/results/latest.json as it was before this run (for rates derived from
@@ -112,3 +117,16 @@ class Context:
         ):
             return float(earlier["summary"]["orders_per_s"])
         return None
+
+    def ceiling(self) -> tuple[dict[str, Any] | None, str]:
+        """The floor's ceiling (orders/s) for the ratios, and where it comes from:
+        this run's floor (its census is of the services measured), else the last
+        floor stored in the results directory (of whichever code ran it)."""
+        here = self.results.get("floor", {}).get("summary", {}).get("ceiling")
+        if here:
+            return dict(here), "this run"
+        earlier = self.previous.get("scenarios", {}).get("floor", {})
+        stored = earlier.get("summary", {}).get("ceiling")
+        if stored:
+            return dict(stored), f"stored floor of {earlier.get('date', '?')}"
+        return None, ""

@@ -6,17 +6,20 @@ dropped again when the run ends (also on Ctrl-C).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import asyncpg
 import httpx
+
+T = TypeVar("T")
 
 ADMIN_DSN = os.environ.get(
     "BENCH_POSTGRES_ADMIN_URL",
@@ -50,7 +53,16 @@ class RabbitApi:
         await self._http.aclose()
 
     async def get(self, path: str, **params: str) -> Any:
-        response = await self._http.get(path, params=params)
+        # The broker is shared: someone's `rabbitmqctl stop_app` (the fault suite)
+        # makes the API unreachable for a few seconds. Try for about 15 s.
+        for attempt in range(6):
+            try:
+                response = await self._http.get(path, params=params)
+                break
+            except httpx.TransportError:
+                if attempt == 5:
+                    raise
+                await asyncio.sleep(3)
         response.raise_for_status()
         return response.json()
 
@@ -89,6 +101,28 @@ class RabbitApi:
         return dict(await self.get("/overview"))
 
 
+async def finish_despite_cancel(cleanup: Awaitable[T]) -> T:
+    """Run ``cleanup`` to its end even if the caller is cancelled meanwhile (a
+    second Ctrl-C or SIGTERM while the run tears down): the servers are shared, so
+    a drop cut off half way leaves vhosts, users and databases behind. The
+    caller's cancellation is raised again once the cleanup is done."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                cancelled = True
+        except BaseException:  # noqa: S110 - the task's own failure: task.result() below
+            pass
+    if cancelled:
+        if not task.cancelled():
+            task.exception()  # retrieved; the cancellation is what the caller gets
+        raise asyncio.CancelledError
+    return task.result()
+
+
 @dataclass
 class Sandbox:
     """A vhost and some databases of our own on the shared servers."""
@@ -107,23 +141,29 @@ async def sandbox(roles: tuple[str, ...], api: RabbitApi) -> AsyncIterator[Sandb
     vhost = f"bench-{run}"
     await api.create_vhost(vhost)
     box = Sandbox(vhost, f"{AMQP_URL.rstrip('/')}/{quote(vhost, safe='')}")
-    admin = await asyncpg.connect(ADMIN_DSN)
+    admin: asyncpg.Connection | None = None
     try:
+        admin = await asyncpg.connect(ADMIN_DSN)
         for role in roles:
             name = f"bench_{role}_{run}"
             await admin.execute(f'CREATE DATABASE "{name}"')
             box.databases[role] = name
         yield box
     finally:
-        # Best effort: a server that went away (someone restarted it) must not
-        # cost the run its results; leftovers carry the bench_ prefix.
-        for name in box.databases.values():
+
+        async def drop() -> None:
+            # Best effort: a server that went away (someone restarted it) must not
+            # cost the run its results; leftovers carry the bench_ prefix.
+            if admin is not None:
+                for name in box.databases.values():
+                    with contextlib.suppress(Exception):
+                        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                with contextlib.suppress(Exception):
+                    await admin.close()
             with contextlib.suppress(Exception):
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        with contextlib.suppress(Exception):
-            await admin.close()
-        with contextlib.suppress(Exception):
-            await api.delete_vhost(vhost)
+                await api.delete_vhost(vhost)
+
+        await finish_despite_cancel(drop())
 
 
 async def database_stats(names: list[str]) -> dict[str, dict[str, int]]:

@@ -124,6 +124,23 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def process_rss_mib(pid: int) -> tuple[float, float] | None:
+    """(resident now, peak resident since it started) of ``pid`` in MiB, from
+    ``VmRSS`` and ``VmHWM`` in ``/proc/<pid>/status``; None once it is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    kib = {}
+    for line in lines:
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            key, value = line.split(":", 1)
+            kib[key] = int(value.split()[0])
+    if "VmRSS" not in kib:
+        return None  # a zombie: no memory left to count
+    return kib["VmRSS"] / 1024, kib.get("VmHWM", kib["VmRSS"]) / 1024
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine, all cores."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]

@@ -3,7 +3,7 @@
 Each sample: time since the scenario started, ready messages per queue (AMQP
 passive declare, exact), the management API's view of the same queues (it lags
 by up to ``collect_statistics_interval``, 5 s by default), CPU per process group
-in cores, and the client-side counters.
+in cores, resident memory per service process, and the client-side counters.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ OURS = (
     "bench client",
     "smtp sink",
 )
+# The order service's processes where it runs split: parts of "order" above, so
+# never added to it again.
+ORDER_PARTS = ("order-api", "order-worker")
+SHOP_SERVICES = ("order", "inventory", "payment", "email")
+# The order in which tables list the groups.
+DISPLAY = ("order", *ORDER_PARTS, *OURS[1:])
 
 
 @dataclass
@@ -41,32 +47,40 @@ class Monitor:
     started: float = field(default_factory=time.monotonic)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _mgmt: dict[str, dict[str, int]] = field(default_factory=dict)
+    _stopping: bool = False
 
     async def __aenter__(self) -> Monitor:
         self.started = time.monotonic()
         self.stack.cpu.reset()
+        self._stopping = False
         self._tasks = [asyncio.create_task(self._sample()), asyncio.create_task(self._poll_mgmt())]
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        # A flag as well as cancel(): on Python 3.11, asyncio.wait_for (inside the
+        # AMQP, HTTP and PostgreSQL clients) can swallow a cancellation that races
+        # with its result, and a sampling loop that missed its cancel would run on,
+        # and keep this exit waiting, forever. Never swallow our own cancellation.
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
+        await asyncio.wait(self._tasks, timeout=30)
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: a failed sampler is not an error of the run
 
     def now(self) -> float:
         return time.monotonic() - self.started
 
     async def _poll_mgmt(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(Exception):
                 self._mgmt = await self.api.queues(self.stack.box.vhost)
             await asyncio.sleep(self.interval)
 
     async def _sample(self) -> None:
         ticks = 0
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.interval)
             ticks += 1
             if ticks % 10 == 0:
@@ -76,6 +90,8 @@ class Monitor:
                 depths = await self.stack.queue_depths()
             except Exception:
                 depths = {}
+            if self._stopping:
+                break
             cpu = self.stack.cpu.sample()
             ours = sum(v for k, v in cpu.items() if k in OURS)
             # What the rest of the machine used meanwhile (other work sharing the cores).
@@ -91,6 +107,8 @@ class Monitor:
                 },
                 "cpu": {k: round(v, 3) for k, v in cpu.items()},
                 "emails": self.stack.sink.total,
+                # Resident memory of each service process, MiB (peaks: Stack.memory).
+                "rss_mib": self.stack.memory(),
             }
             if self.counters is not None:
                 sample.update(self.counters())
@@ -106,6 +124,11 @@ class Monitor:
         keys = {k for row in rows for k in row}
         return {k: round(sum(row.get(k, 0.0) for row in rows) / len(rows), 3) for k in sorted(keys)}
 
+    def cpu_seconds(self, start: float = 0.0, end: float = float("inf")) -> dict[str, float]:
+        """CPU seconds per group used between ``start`` and ``end`` (seconds since the
+        monitor started): each sample's cores times the time since the previous one."""
+        return cpu_seconds(self.samples, start, end)
+
     def peak_depths(self) -> dict[str, int]:
         peaks: dict[str, int] = {}
         for sample in self.samples:
@@ -115,3 +138,17 @@ class Monitor:
 
     def series(self) -> list[dict[str, Any]]:
         return self.samples
+
+
+def cpu_seconds(
+    samples: list[dict[str, Any]], start: float = 0.0, end: float = float("inf")
+) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    previous = 0.0  # the meter was reset when the monitor started
+    for sample in samples:
+        t = sample["t"]
+        if start <= t <= end:
+            for group, cores in sample["cpu"].items():
+                totals[group] = totals.get(group, 0.0) + cores * (t - previous)
+        previous = t
+    return totals

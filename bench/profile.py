@@ -143,9 +143,24 @@ class Profiler:
         self.rate = rate
         self.processes: dict[str, tuple[asyncio.subprocess.Process, ...]] = {}
         self.error: str | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        asyncio.get_running_loop().create_task(self._start())
+        self._task = asyncio.get_running_loop().create_task(self._start())
+
+    async def close(self) -> None:
+        """Stop whatever still runs: a profiler that has not started yet, py-spy
+        processes not yet finished (the scenario failed or the run was cancelled)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.wait([self._task])
+        for procs in self.processes.values():
+            for proc in procs:
+                if proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    with contextlib.suppress(Exception):
+                        await proc.wait()
 
     async def _start(self) -> None:
         exe = shutil.which("py-spy")
@@ -175,6 +190,11 @@ class Profiler:
 
     async def finish(self) -> dict[str, Any]:
         results: dict[str, Any] = {}
+        if self._task is not None:
+            try:
+                await self._task  # every py-spy started (it waits a few seconds first)
+            except Exception as exc:
+                self.error = f"py-spy did not start: {exc!r}"
         for name, procs in self.processes.items():
             for proc in procs:
                 try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bench.monitor import OURS
+from bench.monitor import DISPLAY, SHOP_SERVICES
 from bench.ui import console
 
 Row = tuple[str, str, str]
@@ -98,6 +98,8 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
             rows.extend(_ROWS.get(name, _generic)(s))
         except (KeyError, TypeError) as exc:  # a partial summary: show what there is
             rows.append((name, "incomplete summary", repr(exc)[:120]))
+        if name != "memory" and s.get("max_rss_mib"):
+            rows.append((name, "peak RSS per process during it (MiB)", _rss(s["max_rss_mib"])))
         if s.get("disturbed"):
             rows.append((name, "⚠ disturbed", s["disturbed"]))
     return rows
@@ -190,7 +192,12 @@ def _throughput(s: dict[str, Any]) -> list[Row]:
                 "throughput",
                 "ratio to ceiling (combined / best single resource)",
                 f"{s['ratio_to_ceiling_combined']:.0%}"
-                f" / {s.get('ratio_to_ceiling_min_single_resource', 0):.0%}",
+                f" / {s.get('ratio_to_ceiling_min_single_resource', 0):.0%}"
+                + (
+                    f" (of the {s['ceiling_source']})"
+                    if s.get("ceiling_source", "this run") != "this run"
+                    else ""
+                ),
             )
         )
     rows += [
@@ -199,13 +206,7 @@ def _throughput(s: dict[str, Any]) -> list[Row]:
         ("throughput", "errors / timeouts", f"{s['errors']} / {s['timeouts']}"),
         ("throughput", "CPU in use (cores of 2)", _cpu(s.get("cpu_cores", {}))),
     ]
-    per_order = s.get("cpu_ms_per_order")
-    if per_order:
-        shop = sum(
-            v for k, v in per_order.items() if k in ("order", "inventory", "payment", "email")
-        )
-        detail = ", ".join(f"{k} {v:.0f}" for k, v in per_order.items())
-        rows.append(("throughput", "CPU ms per order (4 services total)", f"{shop:.0f} ({detail})"))
+    rows += _cpu_per_order("throughput", s)
     profile = s.get("profile")
     if profile:
         for service, p in profile.items():
@@ -215,10 +216,34 @@ def _throughput(s: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _cpu_per_order(scenario: str, s: dict[str, Any]) -> list[Row]:
+    per_order = s.get("cpu_ms_per_order")
+    if not per_order:
+        return []
+    shop = sum(v for k, v in per_order.items() if k in SHOP_SERVICES)
+    detail = ", ".join(f"{k} {per_order[k]:.0f}" for k in DISPLAY if k in per_order)
+    return [(scenario, "CPU ms per order (4 services total)", f"{shop:.0f} ({detail})")]
+
+
+def _rss(peaks: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()) or "–"
+
+
+def _memory(s: dict[str, Any]) -> list[Row]:
+    peaks = s.get("max_rss_mib") or {}
+    return [
+        (
+            "memory",
+            "max RSS per service process through the run (MiB)",
+            f"{_rss(peaks)}; total {_fmt(s.get('services_total_mib'))}",
+        )
+    ]
+
+
 def _cpu(cpu: dict[str, float]) -> str:
     if not cpu:
         return "–"
-    keys = ("machine", *OURS, "other")
+    keys = ("machine", *DISPLAY, "other")
     return ", ".join(f"{k} {cpu[k]:.2f}" for k in keys if k in cpu)
 
 
@@ -228,7 +253,8 @@ def _consistency(s: dict[str, Any]) -> list[Row]:
             "consistency",
             "offered / achieved POST rate / confirmed rate",
             f"{_fmt(s['offered_per_s'])} / {_fmt(s['achieved_post_per_s'])}"
-            f" / {_fmt(s['confirmed_per_s_during_load'])} per s",
+            f" / {_fmt(s['confirmed_per_s_during_load'])} per s"
+            + (f" (offered: {s['rate_basis']})" if s.get("rate_basis") else ""),
         ),
         (
             "consistency",
@@ -288,6 +314,11 @@ def _burst(s: dict[str, Any]) -> list[Row]:
             "emails sent / expected / duplicates",
             f"{s['emails']:,} / {s['emails_expected']:,} / {s['duplicate_emails']}",
         ),
+        (
+            "burst",
+            "duplicate effects: orders / stock units / payments",
+            _extra(s.get("effects")),
+        ),
         ("burst", "POST p50 / p99 (from send)", _ms(s["post_latency_ms"], "p50", "p99")),
         (
             "burst",
@@ -301,7 +332,19 @@ def _burst(s: dict[str, Any]) -> list[Row]:
         ),
         ("burst", "peak ready messages", peak or "–"),
         ("burst", "drain after the last POST", f"{_fmt(s['drain_s_after_last_post'])} s"),
+        *_cpu_per_order("burst", s),
     ]
+
+
+def _extra(effects: dict[str, Any] | None) -> str:
+    """Effects beyond one per accepted order (one per confirmed order for stock and
+    payments), counted in the services' databases; a dash where not counted."""
+    if not effects:
+        return "–"
+    extra = " / ".join(
+        _fmt(effects.get(f"extra_{k}")) for k in ("orders", "stock_units", "payments")
+    )
+    return f"{extra} (of {_fmt(effects.get('confirmed_orders'))} confirmed)"
 
 
 def _outage(s: dict[str, Any]) -> list[Row]:
@@ -339,6 +382,7 @@ _ROWS = {
     "decoupling": _decoupling,
     "burst": _burst,
     "outage": _outage,
+    "memory": _memory,
 }
 
 

@@ -1,12 +1,18 @@
 """The shop as it runs for real, instrumented for the benchmark.
 
-Four service processes (their console scripts, started by the test suite's
-``ServiceProcess``), each with a database of its own, on a fresh vhost of the
-shared broker, sending mail to an SMTP sink process (``bench.smtp_sink``) whose
-delay can be changed while it runs. The bench talks to the shop only over HTTP,
-watches queue depths over AMQP (passive declares: exact, real time) and over the
-management API (what operators see, refreshed every ``collect_statistics_interval``),
-and learns that an order's emails went out from the sink.
+The services of a build (``bench.build``: this tree, or another commit's
+worktree) as processes of their console scripts, each service with a database of
+its own (migrated on start by that build's code), on a fresh vhost of the
+shared broker where each service logs in as its own broker user (the same users
+and permissions ``shopctl setup`` creates, under a per-run prefix), sending mail
+to an SMTP sink process (``bench.smtp_sink``) whose delay can be changed while it
+runs. Where the build has roles, the order service is two processes, ``order-api``
+(HTTP) and ``order-worker`` (relay, consumer, jobs), measured apart and together
+as ``order``. The bench talks to the shop only over HTTP, with bearer tokens
+minted once per customer, watches queue depths over AMQP (passive declares:
+exact, real time) and over the management API (what operators see, refreshed
+every ``collect_statistics_interval``), and learns that an order's emails went
+out from the sink.
 """
 
 from __future__ import annotations
@@ -26,17 +32,31 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import asyncpg
 import httpx
-from tests.support.system import SERVICES, ServiceProcess, free_port
+from shopctl.keys import customer_token, operator_token
+from tests.support.accounts import ShopBroker, shop_broker_users
+from tests.support.system import ServiceProcess, free_port
+from tests.support.tokens import keys, service_env
 
-from bench.infra import RabbitApi, Sandbox, backend_pids, sandbox
-from bench.machine import CpuMeter, pids_named
+from bench.build import SERVICES, Build, ProcessPlan
+from bench.infra import (
+    RABBITMQ_API,
+    RabbitApi,
+    Sandbox,
+    backend_pids,
+    finish_despite_cancel,
+    sandbox,
+)
+from bench.machine import CpuMeter, pids_named, process_rss_mib
 
 QUEUES = tuple(f"{name}.events" for name in SERVICES)
 DLQS = tuple(f"{q}.dlq" for q in QUEUES)
 FINAL_KINDS = {"confirmed", "cancelled"}
 EXPERIMENTS = Path(__file__).parent / "experiments"
 STOCK = 1_000_000  # per SKU: far more than any run orders
+CUSTOMERS = 256  # distinct customers placing the orders, each with its own token
+TOKEN_TTL = 24 * 3600  # tokens are minted once per stack: longer than any run
 
 
 @dataclass
@@ -175,21 +195,48 @@ class Posted:
         return self.status == 202 and self.order_id is not None
 
 
+@dataclass
+class BenchProcess(ServiceProcess):
+    """A service process of a build: its console script with arguments (a role)."""
+
+    script: Path = Path()
+    args: tuple[str, ...] = ()
+    cwd: Path | None = None
+
+    async def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = await asyncio.create_subprocess_exec(
+            str(self.script),
+            *self.args,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
+
+
 class Stack:
     def __init__(
         self,
         box: Sandbox,
+        broker: ShopBroker,
+        build: Build,
         workdir: Path,
         extra_env: dict[str, str],
         inflight: int,
         retries: int = 5,
     ) -> None:
         self.box = box
+        self.broker = broker
+        self.build = build
         self.retries = retries
         self.workdir = workdir
         self.extra_env = extra_env
         self.sink = SmtpSink()
-        self.services: dict[str, ServiceProcess] = {}
+        self.plans: dict[str, ProcessPlan] = {p.name: p for p in build.plan}
+        self.services: dict[str, BenchProcess] = {}  # by process name (order-api, email, ...)
         self.products: list[dict[str, Any]] = []
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(120.0, connect=30.0),
@@ -203,63 +250,113 @@ class Stack:
         self._depth_channel: aio_pika.abc.AbstractChannel | None = None
         self.cpu = CpuMeter()
         self.posted: list[Posted] = []
+        # Signed once (signing is the identity provider's CPU, not the shop's).
+        self.customers: list[tuple[str, dict[str, str]]] = []
+        self.operator: dict[str, str] = {}
+        # Peak resident memory per process name (MiB, from VmHWM): through the whole
+        # life of this stack, and since the last ``reset_memory_peaks()``.
+        self.run_peak_rss: dict[str, float] = {}
+        self._window_peak_rss: dict[str, float] = {}
+        self.peaks_resettable = True
 
     def url(self, service: str) -> str:
-        return self.services[service].url
+        """Where ``service``'s HTTP API is (order: the order-api process, if split)."""
+        for name, plan in self.plans.items():
+            if plan.service == service and plan.http:
+                return self.services[name].url
+        raise KeyError(service)
 
     @property
     def database_names(self) -> list[str]:
         return list(self.box.databases.values())
 
+    def _environment(self, service: str) -> dict[str, str]:
+        base_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DATABASE_", "AMQP_", "PORT", "BROKER_USER_PREFIX"))
+            and k not in ("VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT")
+        }
+        env = {
+            **base_env,
+            "AMQP_URL": self.broker.url(service),
+            "BROKER_USER_PREFIX": self.broker.prefix,
+            "DATABASE_URL": self.box.dsn(service),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.sink.port),
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+            "SHUTDOWN_GRACE": "10",
+            **service_env(),
+            **self.extra_env,
+        }
+        if any(k.startswith("BENCH_X_") for k in self.extra_env):
+            # Prototype patches (bench/experiments/sitecustomize.py), this run only.
+            env["PYTHONPATH"] = str(EXPERIMENTS)
+        return env
+
     async def start(self) -> None:
         await self.sink.start()
-        base_env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "AMQP_", "PORT"))
-        }
-        for name in SERVICES:
+        for name, plan in self.plans.items():
             env = {
-                **base_env,
-                "AMQP_URL": self.box.amqp_url,
-                "DATABASE_URL": self.box.dsn(name),
+                **self._environment(plan.service),
                 "PORT": str(free_port()),
-                "SMTP_HOST": "127.0.0.1",
-                "SMTP_PORT": str(self.sink.port),
-                "LOG_FORMAT": "json",
-                "LOG_LEVEL": "INFO",
-                "MIGRATE_ON_START": "true",
-                "SHUTDOWN_GRACE": "10",
-                **self.extra_env,
+                # Each build migrates its own fresh database with its own code; of
+                # the split order service only the worker does. Nothing is sent
+                # before every process is ready, i.e. before that is done.
+                "MIGRATE_ON_START": "true" if plan.migrates else "false",
             }
-            if any(k.startswith("BENCH_X_") for k in self.extra_env):
-                # Prototype patches (bench/experiments/sitecustomize.py), this run only.
-                env["PYTHONPATH"] = os.pathsep.join(
-                    p for p in (str(EXPERIMENTS), env.get("PYTHONPATH", "")) if p
-                )
-            self.services[name] = ServiceProcess(
-                name, int(env["PORT"]), env, self.workdir / f"{name}.log"
+            self.services[name] = BenchProcess(
+                name,
+                int(env["PORT"]),
+                env,
+                self.workdir / f"{name}.log",
+                script=self.build.script(plan.service),
+                args=plan.args,
+                cwd=self.build.root,
             )
         for service in self.services.values():
             await service.start()
-        await asyncio.gather(*(s.wait_ready(timeout=120) for s in self.services.values()))
+        # A loaded 2-core machine takes a minute or more to import and start them all.
+        waits = [asyncio.ensure_future(s.wait_ready(timeout=180)) for s in self.services.values()]
+        try:
+            await asyncio.gather(*waits)
+        finally:
+            for wait in waits:  # one failed: the others stop waiting too
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
         # Robust: other work on this machine may restart the shared broker.
         self.amqp = await aio_pika.connect_robust(self.box.amqp_url)
+        signing = keys().signing
+        self.operator = _bearer(operator_token(signing, ttl=TOKEN_TTL))
+        for _ in range(CUSTOMERS):
+            customer = f"bench-{uuid.uuid4().hex[:12]}"
+            self.customers.append(
+                (customer, _bearer(customer_token(signing, customer, ttl=TOKEN_TTL)))
+            )
         response = await self.http.get(f"{self.url('order')}/products")
         response.raise_for_status()
         self.products = list(response.json())
         for product in self.products:
             response = await self.http.put(
-                f"{self.url('inventory')}/stock/{product['sku']}", json={"available": STOCK}
+                f"{self.url('inventory')}/stock/{product['sku']}",
+                json={"available": STOCK},
+                headers=self.operator,
             )
             response.raise_for_status()
         await self.refresh_cpu_groups()
         self.cpu.reset()
 
     async def refresh_cpu_groups(self) -> None:
+        by_service: dict[str, list[int]] = {}
         for name, service in self.services.items():
-            if service.process is not None and service.process.returncode is None:
-                self.cpu.set_group(name, [service.process.pid])
-            else:
-                self.cpu.set_group(name, [])
+            running = service.process is not None and service.process.returncode is None
+            pids = [service.process.pid] if running and service.process else []
+            self.cpu.set_group(name, pids)
+            by_service.setdefault(self.plans[name].service, []).extend(pids)
+        for group, members in by_service.items():
+            if group not in self.services:  # "order": order-api + order-worker
+                self.cpu.set_group(group, members)
         with contextlib.suppress(Exception):
             self.cpu.set_group("postgres", await backend_pids(self.database_names))
         self.cpu.set_group("postgres (all dbs)", pids_named("postgres"))
@@ -267,7 +364,75 @@ class Stack:
         self.cpu.set_group("smtp sink", [self.sink.pid])
         self.cpu.set_group("bench client", [os.getpid()])
 
+    # ---- effects ----------------------------------------------------------------
+
+    async def effects(self) -> dict[str, int | None]:
+        """What the shop's databases hold, to count effects between two snapshots:
+        orders, stock on hand (available + reserved, over every SKU) and authorized
+        payments. A figure the build's schema does not have is None."""
+        queries = {
+            "orders": ("order", "SELECT count(*) FROM orders"),
+            "stock_on_hand": ("inventory", "SELECT sum(available + reserved) FROM stock"),
+            "authorized_payments": (
+                "payment",
+                "SELECT count(*) FROM payments WHERE status = 'AUTHORIZED'",
+            ),
+        }
+        out: dict[str, int | None] = {}
+        for key, (service, sql) in queries.items():
+            out[key] = None
+            with contextlib.suppress(Exception):
+                connection = await asyncpg.connect(self.box.dsn(service), timeout=10)
+                try:
+                    value = await connection.fetchval(sql, timeout=30)
+                    out[key] = int(value) if value is not None else None
+                finally:
+                    await connection.close()
+        return out
+
+    # ---- memory -----------------------------------------------------------------
+
+    def memory(self) -> dict[str, float]:
+        """Resident memory (MiB) of every running service process, by process name;
+        folds each one's peak (VmHWM) into the run's and the window's peaks."""
+        now: dict[str, float] = {}
+        for name, service in self.services.items():
+            process = service.process
+            if process is None or process.returncode is not None:
+                continue
+            got = process_rss_mib(process.pid)
+            if got is None:
+                continue
+            rss, peak = got
+            now[name] = round(rss, 1)
+            for peaks in (self.run_peak_rss, self._window_peak_rss):
+                peaks[name] = round(max(peaks.get(name, 0.0), peak), 1)
+        return now
+
+    def reset_memory_peaks(self) -> None:
+        """Start a new window for ``window_peak_rss()``: the kernel's peak of each
+        service process is reset to its current RSS (``clear_refs`` 5, Linux ≥ 4.0,
+        our own processes); where that is refused, the window's peak is the
+        process's peak since it started (``peaks_resettable`` says which)."""
+        self.memory()  # the run's peaks keep what the kernel is about to forget
+        self._window_peak_rss = {}
+        for service in self.services.values():
+            process = service.process
+            if process is None or process.returncode is not None:
+                continue
+            try:
+                Path(f"/proc/{process.pid}/clear_refs").write_text("5")
+            except OSError:
+                self.peaks_resettable = False
+
+    def window_peak_rss(self) -> dict[str, float]:
+        """Peak RSS (MiB) per process since ``reset_memory_peaks()``."""
+        self.memory()
+        return dict(self._window_peak_rss)
+
     async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.memory()  # the last look at the peaks, before the processes go
         with contextlib.suppress(Exception):
             await asyncio.gather(
                 *(s.stop() for s in self.services.values()), return_exceptions=True
@@ -285,14 +450,17 @@ class Stack:
 
     # ---- load -----------------------------------------------------------------
 
-    def order_body(self) -> dict[str, Any]:
+    def order_body(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """A new order by one of the customers, and that customer's Authorization."""
         product = random.choice(self.products)  # noqa: S311
-        return {
-            "customer_id": f"bench-{uuid.uuid4().hex[:12]}",
+        customer, authorization = random.choice(self.customers)  # noqa: S311
+        body = {
+            "customer_id": customer,
             "email": "buyer@example.com",
             "items": [{"sku": product["sku"], "quantity": 1}],
             "payment_token": "tok_visa",
         }
+        return body, authorization
 
     async def post_order(self, scheduled: float | None = None) -> Posted:
         """POST /orders as a careful client: an Idempotency-Key, and on 503 (or a
@@ -303,8 +471,8 @@ class Stack:
         Latency runs from the first send to the final answer; ``first_status``
         keeps what the first attempt got, so shed load stays visible.
         """
-        body = self.order_body()
-        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        body, authorization = self.order_body()
+        headers = {"Idempotency-Key": uuid.uuid4().hex, **authorization}
         first_status: int | None = None
         attempts = 0
         async with self.gate:
@@ -348,7 +516,9 @@ class Stack:
 
     async def order(self, order_id: str) -> dict[str, Any] | None:
         async with self.gate:
-            response = await self.http.get(f"{self.url('order')}/orders/{order_id}")
+            response = await self.http.get(
+                f"{self.url('order')}/orders/{order_id}", headers=self.operator
+            )
         return dict(response.json()) if response.status_code == 200 else None
 
     async def orders(
@@ -414,21 +584,37 @@ class Stack:
 @asynccontextmanager
 async def running_stack(
     api: RabbitApi,
+    build: Build,
     *,
     extra_env: dict[str, str] | None = None,
     inflight: int = 128,
     retries: int = 5,
     keep_logs: Path | None = None,
 ) -> AsyncIterator[Stack]:
-    async with AsyncExitStack() as stack:
+    # Teardown runs to its end even if cancelled again meanwhile (a second Ctrl-C):
+    # processes stopped, then the broker users, the vhost and the databases dropped.
+    stack = AsyncExitStack()
+    try:
         box = await stack.enter_async_context(sandbox(SERVICES, api))
+        # The services' own broker users on this vhost, as ``shopctl setup`` makes
+        # them: consumers believe an event only from its owner's user.
+        prefix = box.vhost.replace("-", "") + "_"
+        broker = await stack.enter_async_context(
+            shop_broker_users(box.amqp_url, RABBITMQ_API, prefix)
+        )
         workdir = keep_logs or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-"))
         )
         workdir.mkdir(parents=True, exist_ok=True)
-        shop = Stack(box, workdir, extra_env or {}, inflight, retries)
+        shop = Stack(box, broker, build, workdir, extra_env or {}, inflight, retries)
         try:
             await shop.start()
             yield shop
         finally:
-            await shop.stop()
+            await finish_despite_cancel(shop.stop())
+    finally:
+        await finish_despite_cancel(stack.aclose())
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,6 +1,8 @@
 """What an ORM ``AsyncSession`` costs a consumer transaction over a Core
 ``AsyncConnection``: the events library's inbox claim + one outbox insert +
-commit, 3 rounds of 1,000 each way, client CPU per transaction.
+commit (its own statements, ``events._inbox.claim`` and ``events._outbox.stage``,
+as ``handle_delivery`` runs them), 3 rounds of 1,000 each way, client CPU per
+transaction.
 
 ``uv run --group bench python -m bench.experiments.core_connection``
 (its own ``bench_…`` database, dropped at the end; figures in docs/benchmarks.md).
@@ -15,11 +17,11 @@ from typing import Any
 
 import asyncpg
 import uvloop
-from events import inbox, outbox
-from events.catalogue import PaymentAuthorized
-from events.envelope import Envelope
-from events.tables import create_messaging_tables
+from events import Envelope, create_messaging_tables
+from events._inbox import claim
+from events._outbox import Staged, stage
 from service_kit.database import create_engine, create_sessions
+from shop_contract import PaymentAuthorized
 
 from bench.infra import ADMIN_DSN, dsn_for, short_id
 
@@ -38,19 +40,23 @@ async def measure(url: str) -> dict[str, list[float]]:
         await connection.run_sync(create_messaging_tables)
     sessions = create_sessions(engine)
 
+    def one() -> tuple[Envelope, list[Staged]]:
+        delivered = Envelope.wrap(event())
+        return delivered, [Staged(Envelope.wrap(event(), caused_by=delivered), {})]
+
     async def via_session() -> None:
-        envelope = Envelope.wrap(event())
+        delivered, emitted = one()
         async with sessions() as session, session.begin():
-            await inbox.claim(session, consumer="bench", envelope=envelope)
-            await outbox.add(session, event(), correlation_id=envelope.correlation_id)
+            await claim(session, consumer="bench", envelope=delivered)
+            await stage(session, emitted)
 
     async def via_connection() -> None:
-        envelope = Envelope.wrap(event())
+        delivered, emitted = one()
         async with engine.begin() as connection:
             # The library's functions only call execute(), which both offer.
             core: Any = connection
-            await inbox.claim(core, consumer="bench", envelope=envelope)
-            await outbox.add(core, event(), correlation_id=envelope.correlation_id)
+            await claim(core, consumer="bench", envelope=delivered)
+            await stage(core, emitted)
 
     ways: dict[str, Callable[[], Awaitable[None]]] = {
         "AsyncSession": via_session,

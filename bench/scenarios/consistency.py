@@ -105,7 +105,7 @@ def latency_report(
 async def run(ctx: Context) -> dict[str, Any]:
     shop: Stack = ctx.shop
     scale = ctx.scale
-    rate = pick_rate(ctx, scale.consistency_rate, 0.6)
+    rate = pick_rate(ctx, scale.consistency_rate, scale.consistency_share)
     await shop.wait_quiet()
     posted, monitor, started_wall = await offer(
         ctx, f"consistency: {rate:g} orders/s", rate, scale.consistency_seconds
@@ -117,8 +117,18 @@ async def run(ctx: Context) -> dict[str, Any]:
     confirmed_at = sorted(report.pop("confirmed_at"))
     end = started_wall + scale.consistency_seconds
     in_window = [t for t in confirmed_at if started_wall <= t <= end]
+    measured = ctx.measured_throughput()
     summary = {
         "offered_per_s": rate,
+        # What the rate was derived from: --rate, else a share of the throughput
+        # measured in this run (or the last at this scale), else a default.
+        "rate_basis": (
+            "fixed (--rate; in a compare, the first side's rate)"
+            if scale.consistency_rate
+            else f"{scale.consistency_share:g} × {measured:g}/s throughput"
+            if measured
+            else "default (no throughput measured)"
+        ),
         "seconds": scale.consistency_seconds,
         **post_counts(posted),
         "achieved_post_per_s": rnd(len(posted) / max(span, 1e-6)),

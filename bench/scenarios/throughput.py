@@ -77,8 +77,9 @@ async def run(ctx: Context) -> dict[str, Any]:
             if k not in ("machine", "other", "postgres (all dbs)") and in_window
         },
     }
-    floor = ctx.results.get("floor", {}).get("summary", {}).get("ceiling")
+    floor, source = ctx.ceiling()
     if floor:
+        summary["ceiling_source"] = source
         for key in ("combined", "min_single_resource"):
             if floor.get(key):
                 summary[f"ratio_to_ceiling_{key}"] = round(rate / floor[key], 3)
