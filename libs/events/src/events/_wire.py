@@ -60,4 +60,3 @@ class DeadLetterReason:
     PERMANENT_ERROR: Final = "permanent-error"
     RETRIES_EXHAUSTED: Final = "retries-exhausted"
     FORGED: Final = "forged"
-    MALFORMED: Final = "malformed"
