@@ -76,6 +76,16 @@ err = Console(stderr=True)
 AmqpUrl = Annotated[
     str, typer.Option("--amqp-url", envvar=config.AMQP_URL_ENV, help="Broker to connect to.")
 ]
+SecretsDir = Annotated[
+    Path, typer.Option("--dir", envvar=config.SECRETS_DIR_ENV, help="Where keys are kept.")
+]
+OperatorToken = Annotated[
+    str | None,
+    typer.Option(
+        envvar=config.TOKEN_ENV,
+        help="An operator's bearer token (default: signed with the development key).",
+    ),
+]
 Queue = Annotated[
     str, typer.Argument(help="A dead-letter queue, e.g. payment.events.dlq (or just payment).")
 ]
@@ -136,16 +146,8 @@ def web(
     order_url: Annotated[
         str, typer.Option(envvar=config.ORDER_URL_ENV, help="Order service (demo orders).")
     ] = config.DEFAULT_ORDER_URL,
-    directory: Annotated[
-        Path, typer.Option("--dir", envvar=config.SECRETS_DIR_ENV, help="Where keys are kept.")
-    ] = DEFAULT_DIR,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar=config.TOKEN_ENV,
-            help="An operator's bearer token (default: signed with the development key).",
-        ),
-    ] = None,
+    directory: SecretsDir = DEFAULT_DIR,
+    token: OperatorToken = None,
     prefix: Annotated[
         str, typer.Option("--broker-user-prefix", envvar="BROKER_USER_PREFIX", help="Of users.")
     ] = "",
@@ -195,16 +197,8 @@ def trace(
     dead_letters: Annotated[
         bool, typer.Option(help="Look for the order's dead letters in every DLQ.")
     ] = True,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar=config.TOKEN_ENV,
-            help="An operator's bearer token (default: signed with the development key).",
-        ),
-    ] = None,
-    directory: Annotated[
-        Path, typer.Option("--dir", envvar=config.SECRETS_DIR_ENV, help="Where keys are kept.")
-    ] = DEFAULT_DIR,
+    token: OperatorToken = None,
+    directory: SecretsDir = DEFAULT_DIR,
 ) -> None:
     """The whole story of one order, across services, in time order."""
     if token is None:
@@ -405,9 +399,7 @@ def setup(
 
 @app.command()
 def keys(
-    directory: Annotated[
-        Path, typer.Option("--dir", envvar=config.SECRETS_DIR_ENV, help="Where keys are kept.")
-    ] = DEFAULT_DIR,
+    directory: SecretsDir = DEFAULT_DIR,
 ) -> None:
     """Create the development key pairs that are missing (token signing, payment sealing)."""
     for line in ensure_keys(KeyFiles(directory)) or ["keys present; nothing to do"]:
@@ -421,9 +413,7 @@ def token(
     ] = None,
     operator: Annotated[bool, typer.Option(help="An operator token.")] = False,
     ttl: Annotated[int, typer.Option(min=1, help="Seconds until it expires.")] = DEFAULT_TTL,
-    directory: Annotated[
-        Path, typer.Option("--dir", envvar=config.SECRETS_DIR_ENV, help="Where keys are kept.")
-    ] = DEFAULT_DIR,
+    directory: SecretsDir = DEFAULT_DIR,
 ) -> None:
     """Print a signed bearer token (development identity provider), nothing else."""
     if (customer is None) == (not operator):

@@ -108,16 +108,12 @@ def _retry(
     wait = (message.routing_key or "").rsplit(".", 1)[-1]  # "1000ms"
     attempt = headers.get(Headers.RETRY_COUNT, "?")
     error = headers.get(Headers.LAST_ERROR) or "handler failed"
-    return Observation(
-        kind=Kind.RETRY,
-        received_at=received_at,
-        event_type=_event_type(message),
-        order_id=message.correlation_id,
-        event_id=message.message_id,
-        service=queue.service,
-        publisher=message.user_id,
-        expected_publisher=own_user,
-        queue=queue.name,
+    return _about_queue(
+        Kind.RETRY,
+        message,
+        queue,
+        received_at,
+        own_user,
         detail=_short(f"retry {attempt} in {_wait(wait)}: {error}"),
     )
 
@@ -153,8 +149,30 @@ def _returned(
     if Headers.RETRY_COUNT in headers or Headers.REPLAYED_AT not in headers:
         return None
     count = headers.get(Headers.REPLAY_COUNT, 1)
+    return _about_queue(
+        Kind.REPLAY,
+        message,
+        queue,
+        received_at,
+        own_user,
+        detail=f"replayed from {queue.dead_letter_queue} (replay {count})",
+        occurred_at=parse_time(headers.get(Headers.REPLAYED_AT)),
+    )
+
+
+def _about_queue(
+    kind: Kind,
+    message: IncomingMessage,
+    queue: ConsumerQueue,
+    received_at: datetime,
+    own_user: str,
+    *,
+    detail: str,
+    occurred_at: datetime | None = None,
+) -> Observation:
+    """A retry or a replay: an event on its way back to one consumer's queue."""
     return Observation(
-        kind=Kind.REPLAY,
+        kind=kind,
         received_at=received_at,
         event_type=_event_type(message),
         order_id=message.correlation_id,
@@ -163,8 +181,8 @@ def _returned(
         publisher=message.user_id,
         expected_publisher=own_user,
         queue=queue.name,
-        detail=f"replayed from {queue.dead_letter_queue} (replay {count})",
-        occurred_at=parse_time(headers.get(Headers.REPLAYED_AT)),
+        detail=detail,
+        occurred_at=occurred_at,
     )
 
 
