@@ -32,7 +32,7 @@ from events._wire import DeadLetterReason, Headers
 
 if TYPE_CHECKING:
     from events._broker import Broker
-    from events._consumer import EventConsumer, Handler, handle_delivery
+    from events._consumer import EventConsumer
     from events._declare import declare_exchange, declare_queue
     from events._housekeeping import (
         DEFAULT_INBOX_RETENTION,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from events._publisher import AmqpPublisher, Publisher
     from events._tables import create_messaging_tables
     from events._transaction import Transaction, transaction
+    from events._unit_of_work import Handler, handle_delivery
 
 # Name → private module, imported when first asked for (PEP 562).
 _LAZY = {
@@ -55,7 +56,7 @@ _LAZY = {
     "AmqpPublisher": "_publisher",
     "Broker": "_broker",
     "EventConsumer": "_consumer",
-    "Handler": "_consumer",
+    "Handler": "_unit_of_work",
     "MIGRATIONS": "_migrations",
     "OutboxRelay": "_outbox",
     "Publisher": "_publisher",
@@ -64,7 +65,7 @@ _LAZY = {
     "create_messaging_tables": "_tables",
     "declare_exchange": "_declare",
     "declare_queue": "_declare",
-    "handle_delivery": "_consumer",
+    "handle_delivery": "_unit_of_work",
     "message_for": "_message",
     "transaction": "_transaction",
 }

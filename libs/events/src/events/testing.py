@@ -18,7 +18,10 @@ from typing import Any, Self
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from events._consumer import (
+from events._envelope import Envelope
+from events._event import Event
+from events._tables import outbox
+from events._unit_of_work import (
     Handler,
     HandlerFailed,
     Outcome,
@@ -26,9 +29,6 @@ from events._consumer import (
     handle_batch,
     handle_delivery,
 )
-from events._envelope import Envelope
-from events._event import Event
-from events._tables import outbox
 
 __all__ = ["Delivery", "FakeUnitOfWork", "deliver", "deliver_batch", "outbox_events"]
 
