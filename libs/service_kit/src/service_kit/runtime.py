@@ -138,6 +138,7 @@ def _messaging(
                 service=definition.name,
                 bindings=definition.consumes,
                 exchange=topology.exchange,
+                replicas=settings.quorum_replicas,
             ),
             sessions=database.sessions,
             handlers={

@@ -42,6 +42,10 @@ class ServiceSettings(BaseSettings):
     # Seconds between AMQP heartbeats: a silent (black-holed) broker is noticed
     # after about two missed beats.
     amqp_heartbeat: int = Field(default=15, ge=1, le=600)
+    # Members each quorum queue is created with (x-quorum-initial-group-size); None:
+    # the broker's quorum_cluster_size (3). RabbitMQ refuses a redeclare with another
+    # value, so every process declaring the queues must be given the same one.
+    quorum_replicas: int | None = Field(default=None, ge=1, le=64)
     migrate_on_start: bool = True
     # Seconds a stopping service gives in-flight messages before requeueing them.
     shutdown_grace: float = Field(default=20.0, ge=0)
