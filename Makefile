@@ -20,10 +20,14 @@ setup: install ## Create each service's database, role and broker user, and the 
 
 # The mail sink runs only when nothing (e.g. Mailpit) listens on the SMTP port yet.
 SMTP_PORT ?= 1025
-RUN_PROCESSES = order inventory payment email $(shell (exec 3<>/dev/tcp/127.0.0.1/$(SMTP_PORT)) 2>/dev/null || echo mail)
+# `make run REPLICAS=N`: N processes of each service process (see Procfile for their ports).
+REPLICAS ?= 1
+RUN_PROCESSES = order-api order-worker inventory payment email \
+	$(shell (exec 3<>/dev/tcp/127.0.0.1/$(SMTP_PORT)) 2>/dev/null || echo mail)
+RUN_CONCURRENCY = order-api=$(REPLICAS),order-worker=$(REPLICAS),inventory=$(REPLICAS),payment=$(REPLICAS),email=$(REPLICAS)
 
-run: setup ## Start the whole system here: four services (+ a mail sink), Ctrl-C stops all
-	$(UV) run --frozen honcho start $(RUN_PROCESSES)
+run: setup ## Start the whole system here: the services (+ a mail sink), Ctrl-C stops all; REPLICAS=N
+	$(UV) run --frozen honcho start -c $(RUN_CONCURRENCY) $(RUN_PROCESSES)
 
 mail-sink: ## An SMTP sink on 127.0.0.1:1025 that prints and keeps mail in .mail/
 	$(UV) run --frozen shopctl mail-sink --maildir .mail
