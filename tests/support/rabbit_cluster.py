@@ -57,6 +57,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -225,7 +226,7 @@ class RabbitCluster:
         directory = self.directory / f"node{index}"
         directory.mkdir()
         amqp_port = _free_port([host], preferred=5680 + index)
-        dist_port = _free_port([host], preferred=25680 + index)
+        dist_port = _free_port([host], preferred=25680 + index, anywhere=True)
         name = f"shoptest{index}@{host}"
         (directory / "rabbitmq.conf").write_text(
             f"listeners.tcp.1 = {host}:{amqp_port}\n"
@@ -459,6 +460,14 @@ class RabbitCluster:
         self, queue: str, *, vhost: str = "/", via: ClusterNode | None = None, timeout: float = 15
     ) -> QueueState | None:
         """Leader, members and online members of one queue (``list_queues``)."""
+        states = await self.queue_states(vhost=vhost, via=via, timeout=timeout)
+        return states.get(queue)
+
+    async def queue_states(
+        self, *, vhost: str = "/", via: ClusterNode | None = None, timeout: float = 15
+    ) -> dict[str, QueueState]:
+        """Every queue of ``vhost`` by name, in one ``list_queues`` (a CLI call costs
+        seconds on a busy machine)."""
         out = await self.ctl(
             self._via(via),
             "list_queues",
@@ -474,16 +483,16 @@ class RabbitCluster:
             str(int(timeout)),
             timeout=timeout + 10,
         )
+        states = {}
         for row in _json(out, "["):
-            if row.get("name") == queue:
-                leader = row.get("leader") or None
-                return QueueState(
-                    queue,
-                    str(leader) if leader else None,
-                    tuple(row.get("members") or ()),
-                    tuple(row.get("online") or ()),
-                )
-        return None
+            name, leader = str(row.get("name")), row.get("leader") or None
+            states[name] = QueueState(
+                name,
+                str(leader) if leader else None,
+                tuple(row.get("members") or ()),
+                tuple(row.get("online") or ()),
+            )
+        return states
 
     async def quorum_status(
         self, queue: str, *, vhost: str = "/", via: ClusterNode | None = None
@@ -642,6 +651,34 @@ class RabbitCluster:
     async def delete_user(self, name: str) -> None:
         await self.ctl(self._via(None), "delete_user", name)
         self._users.discard(name)
+
+    async def delete_users(self, names: Sequence[str]) -> None:
+        """Several users in one CLI call (each call starts an Erlang VM: seconds)."""
+        if not names:
+            return
+        if any(not re.fullmatch(r"[A-Za-z0-9_.@-]+", name) for name in names):
+            raise ClusterError(f"not a plain user name: {names}")
+        users = ", ".join(f'<<"{name}">>' for name in names)
+        await self.ctl(
+            self._via(None),
+            "eval",
+            'lists:foreach(fun(U) -> rabbit_auth_backend_internal:delete_user(U, <<"shoptest">>)'
+            f" end, [{users}]).",
+        )
+        self._users.difference_update(names)
+
+    async def import_definitions(self, document: dict[str, Any]) -> None:
+        """Users, vhosts and permissions from a definitions document (as ``shopctl
+        setup --print-definitions`` prints it) in one CLI call, where one call per
+        user and permission would take a minute; ``heal()`` deletes them."""
+        path = self.directory / f"definitions-{uuid.uuid4().hex[:8]}.json"
+        path.write_text(json.dumps(document))
+        self._vhosts.update(vhost["name"] for vhost in document.get("vhosts", []))
+        self._users.update(user["name"] for user in document.get("users", []))
+        try:
+            await self.ctl(self._via(None), "import_definitions", str(path), timeout=60)
+        finally:
+            path.unlink(missing_ok=True)
 
     async def declare_quorum_queue(
         self, name: str, *, via: ClusterNode | None = None, vhost: str = "/", replicas: int = 3
@@ -806,8 +843,7 @@ class RabbitCluster:
         self._queues.clear()
         for vhost in sorted(self._vhosts):
             await self.delete_vhost(vhost)
-        for user in sorted(self._users):
-            await self.delete_user(user)
+        await self.delete_users(sorted(self._users))
 
     # -- iptables ----------------------------------------------------------------
 
@@ -892,18 +928,31 @@ def _iptables_usable() -> tuple[bool, str]:
     return True, ""
 
 
-def _free_port(hosts: Iterable[str], *, preferred: int) -> int:
-    """``preferred`` if free on every address in ``hosts``, else one the kernel picks."""
+def _free_port(hosts: Iterable[str], *, preferred: int, anywhere: bool = False) -> int:
+    """``preferred`` if free on every address in ``hosts``, else one the kernel picks.
+
+    ``anywhere``: nothing may listen on the port on any address either. RabbitMQ's
+    boot checks its distribution port that way (a listen on 0.0.0.0), so a port
+    another cluster's node holds on its own loopback address (a test run beside
+    this one) would fail the boot with ``dist_port_already_used``."""
     addresses = list(hosts)
-    for candidate in (preferred, 0):
+    for candidate in (preferred, *[0] * 5):
         port = candidate
         sockets: list[socket.socket] = []
         try:
             for host in addresses:
                 s = socket.socket()
                 sockets.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind((host, port))
                 port = int(s.getsockname()[1])
+            if anywhere:
+                # With SO_REUSEADDR on every socket, this fails only if some socket
+                # listens on the port (on any address), as RabbitMQ's check does.
+                s = socket.socket()
+                sockets.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("0.0.0.0", port))
             return port
         except OSError:
             continue
