@@ -148,6 +148,8 @@ class EventConsumer:
         # Copies to retry queues and the DLQ go out on a confirm channel of their own.
         publishing = await connection.channel(publisher_confirms=True)
         await declare_queue(publishing, self._spec)
+        if publishing.is_closed:  # the DLQ's node is down (see declare_queue)
+            publishing = await connection.channel(publisher_confirms=True)
         self._dlx = await publishing.get_exchange(self._spec.dead_letter_exchange, ensure=False)
         publishing.close_callbacks.add(self._on_channel_closed)
         self._lanes = []

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import aio_pika
+import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aiormq.exceptions import ChannelNotFoundEntity
 from pamqp.common import FieldTable
 
 from events._topology import DEFAULT_EXCHANGE, ConsumerQueue, to_ms
+
+log = structlog.get_logger("events.declare")
 
 
 async def declare_exchange(
@@ -16,7 +20,10 @@ async def declare_exchange(
 
 
 async def declare_queue(channel: AbstractChannel, spec: ConsumerQueue) -> AbstractQueue:
-    """Declare everything ``spec`` needs and return its main queue."""
+    """Declare everything ``spec`` needs and return its main queue.
+
+    If the dead-letter queue's node is down, ``channel`` comes back closed: the
+    caller carries on with a new one."""
     events = await declare_exchange(channel, spec.exchange)
     dlx = await channel.declare_exchange(
         spec.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
@@ -31,13 +38,6 @@ async def declare_queue(channel: AbstractChannel, spec: ConsumerQueue) -> Abstra
     }
     if spec.replicas is not None:
         quorum["x-quorum-initial-group-size"] = spec.replicas
-
-    # Classic, not quorum: a quorum DLQ would count every peek (nack + requeue)
-    # as a delivery, and RabbitMQ 4.x drops it after 20 with no DLX to catch it.
-    dlq = await channel.declare_queue(
-        spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "classic"}
-    )
-    await dlq.bind(dlx, routing_key=spec.dead_letter_queue)
 
     for attempt, delay in enumerate(spec.retry_delays, start=1):
         name = spec.retry_queue(attempt)
@@ -66,4 +66,21 @@ async def declare_queue(channel: AbstractChannel, spec: ConsumerQueue) -> Abstra
     await queue.bind(dlx, routing_key=spec.name)
     for key in sorted(spec.bindings):
         await queue.bind(events, routing_key=key)
+
+    # Classic, not quorum: a quorum DLQ would count every peek (nack + requeue)
+    # as a delivery, and RabbitMQ 4.x drops it after 20 with no DLX to catch it.
+    # A classic queue lives on one node of a cluster: while that node is down the
+    # declaration fails (and closes the channel), yet the queue and its binding
+    # exist, and the quorum queues keep their dead letters until it is back. So it
+    # is declared last and its absence does not stop the consumer.
+    try:
+        dlq = await channel.declare_queue(
+            spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "classic"}
+        )
+    except ChannelNotFoundEntity as exc:
+        log.warning(
+            "queue.dead_letter_queue_unavailable", queue=spec.dead_letter_queue, error=str(exc)
+        )
+        return queue
+    await dlq.bind(dlx, routing_key=spec.dead_letter_queue)
     return queue
