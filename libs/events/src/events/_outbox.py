@@ -32,6 +32,9 @@ log = structlog.get_logger("events.outbox")
 
 DEFAULT_BATCH_SIZE = 200
 DEFAULT_POLL_INTERVAL = 1.0
+# After a failed batch the relay waits 0.1 s, then 0.2, 0.4 ... at most 2 s.
+FAILURE_BACKOFF = 0.1
+MAX_FAILURE_BACKOFF = 2.0
 
 # Built once (see events._inbox._CLAIM): the values travel as parameters.
 _ADD = outbox.insert()
@@ -198,6 +201,7 @@ class OutboxRelay:
             self._task = None
 
     async def run(self) -> None:
+        failures = 0
         try:
             while not self._stopping.is_set():
                 # Clear before reading so a NOTIFY that lands mid-batch is not lost.
@@ -208,6 +212,16 @@ class OutboxRelay:
                 except Exception as exc:  # database or broker gone: the loop must live on
                     log.warning("outbox.relay_failed", error=repr(exc))
                     result = RelayResult(0, 1)
+                if result.failed:
+                    # Not again on the next NOTIFY: while the broker refuses (a node
+                    # lost, confirms nacked) every new order would send the whole
+                    # failed batch once more, each copy a duplicate for the inboxes.
+                    failures += 1
+                    backoff = min(FAILURE_BACKOFF * 2 ** (failures - 1), MAX_FAILURE_BACKOFF)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), backoff)
+                    continue
+                failures = 0
                 if result.more:
                     # Not after every batch: below full load the next pass would
                     # find nothing, one empty transaction per event relayed.
