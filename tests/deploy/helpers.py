@@ -25,6 +25,8 @@ DEPLOY_MK = REPO / "deploy" / "deploy.mk"
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
+ALERTS = REPO / "deploy" / "observability" / "prometheus" / "alerts.yml"
+CRD_SCHEMAS = Path(__file__).resolve().parent / "crds"
 
 # Kubernetes version the manifests are validated against; it must be the one of
 # the kind node image in deploy/kind/cluster.yaml (checked in test_deploy_k8s).
@@ -32,6 +34,35 @@ K8S_VERSION = "1.37.0"
 NAMESPACE = "shop"
 
 SERVICES = {"order": 8000, "inventory": 8001, "payment": 8002, "email": 8003}
+
+# The processes the services run as: Kubernetes Deployment / compose service name ->
+# (shop service, role). The order service runs as an HTTP-only API and a worker (relay,
+# consumer, deadline) from one image; the other three as one process each.
+APPS = {
+    "order-api": ("order", "api"),
+    "order-worker": ("order", "worker"),
+    "inventory": ("inventory", "all"),
+    "payment": ("payment", "all"),
+    "email": ("email", "all"),
+}
+# The key Secrets the base mounts (their one key each), and who may mount which:
+# only public halves, plus the payment service's private key; never the signing key.
+KEY_SECRETS = {
+    "auth-verify-key": "auth-verify.pem",
+    "payment-sealing-public-key": "payment-sealing.pub.pem",
+    "payment-sealing-key": "payment-sealing.pem",
+}
+APP_KEYS = {
+    "order-api": {"auth-verify-key", "payment-sealing-public-key"},
+    "order-worker": {"payment-sealing-public-key"},
+    "inventory": {"auth-verify-key"},
+    "payment": {"auth-verify-key", "payment-sealing-key"},
+    "email": {"auth-verify-key"},
+}
+
+# API groups of the operators' custom resources (production overlay); validated
+# against the vendored CRD schemas in crds/, not by kubernetes-validate.
+CUSTOM_GROUPS = {"rabbitmq.com", "postgresql.cnpg.io", "keda.sh", "monitoring.coreos.com"}
 
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
@@ -107,6 +138,70 @@ def pod_labels(obj: dict[str, Any]) -> dict[str, str]:
 
 def workloads(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in objs if pod_spec(o) is not None]
+
+
+def is_custom(obj: dict[str, Any]) -> bool:
+    return str(obj["apiVersion"]).split("/")[0] in CUSTOM_GROUPS
+
+
+def operator_pods(objs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Pods the operators make from custom resources (not rendered): name -> labels, as
+    the RabbitMQ Cluster Operator (v2.x) and CloudNativePG (inheritedMetadata) label them."""
+    pods: dict[str, dict[str, str]] = {}
+    for obj in objs:
+        name = obj["metadata"]["name"]
+        if obj["kind"] == "RabbitmqCluster":
+            pods[name] = {
+                "app.kubernetes.io/name": name,
+                "app.kubernetes.io/component": "rabbitmq",
+                "app.kubernetes.io/part-of": "rabbitmq",
+            }
+        elif obj["kind"] == "Cluster" and obj["apiVersion"].startswith("postgresql.cnpg.io/"):
+            inherited = obj["spec"].get("inheritedMetadata", {}).get("labels", {})
+            pods[name] = {**inherited, "cnpg.io/cluster": name, "cnpg.io/podRole": "instance"}
+    return pods
+
+
+def all_pods(objs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Every pod the target runs, rendered or operator-made: name -> labels."""
+    rendered = {o["metadata"]["name"]: pod_labels(o) for o in workloads(objs)}
+    return {**rendered, **operator_pods(objs)}
+
+
+def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def by_kind_name(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {kn(o): o for o in objs}
+
+
+def load_alerts() -> dict[str, Any]:
+    """deploy/observability/prometheus/alerts.yml, the one source of the alert rules."""
+    if not ALERTS.is_file():
+        pytest.fail(
+            f"{ALERTS.relative_to(REPO)} does not exist: the production overlay's "
+            "PrometheusRule is generated from it (make prometheus-rule), and the compose "
+            "Prometheus loads it.",
+            pytrace=False,
+        )
+    rules = yaml.safe_load(ALERTS.read_text())
+    assert isinstance(rules, dict), f"{ALERTS.relative_to(REPO)} is no Prometheus rule file"
+    assert isinstance(rules.get("groups"), list), f"{ALERTS.relative_to(REPO)} has no groups list"
+    return rules
 
 
 def all_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:

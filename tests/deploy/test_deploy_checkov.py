@@ -31,7 +31,8 @@ ALLOWED_SKIPS = {
     # shop/* images exist only in the local image store (kind load): pulling
     # them with Always fails.
     "CKV_K8S_15": {
-        "Deployment.shop.order",
+        "Deployment.shop.order-api",
+        "Deployment.shop.order-worker",
         "Deployment.shop.inventory",
         "Deployment.shop.payment",
         "Deployment.shop.email",
@@ -40,7 +41,8 @@ ALLOWED_SKIPS = {
     # Local images have no registry digest; the public ones are pinned by
     # exact version tag (their digests could not be verified offline).
     "CKV_K8S_43": {
-        "Deployment.shop.order",
+        "Deployment.shop.order-api",
+        "Deployment.shop.order-worker",
         "Deployment.shop.inventory",
         "Deployment.shop.payment",
         "Deployment.shop.email",
@@ -52,7 +54,8 @@ ALLOWED_SKIPS = {
     # The services, shopctl and the official images read credentials from
     # environment variables only; the values come from Secrets (secretKeyRef).
     "CKV_K8S_35": {
-        "Deployment.shop.order",
+        "Deployment.shop.order-api",
+        "Deployment.shop.order-worker",
         "Deployment.shop.inventory",
         "Deployment.shop.payment",
         "Deployment.shop.email",

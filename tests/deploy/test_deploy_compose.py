@@ -21,6 +21,8 @@ import pytest
 import yaml
 
 from tests.deploy.helpers import (
+    ALERTS,
+    APPS,
     COMPOSE_FILE,
     ENV_EXAMPLE,
     REPO,
@@ -57,9 +59,24 @@ BUILD_SECRETS_SCHEMA: dict[str, Any] = {
         ]
     },
 }
-INFRA = ("rabbitmq", "postgres", "mailpit")
+INFRA = ("rabbitmq", "postgres", "mailpit", "prometheus", "grafana")
 ONESHOTS = ("setup", *(f"{s}-migrate" for s in SERVICES))
-LONG_RUNNING = (*INFRA, *SERVICES)
+LONG_RUNNING = (*INFRA, *APPS)
+OPERATOR_PORTS = REPO / "deploy" / "compose" / "operator-ports.yml"
+COMPOSE_PROMETHEUS = REPO / "deploy" / "compose" / "prometheus.yml"
+# Compose secret -> (file under SHOP_KEYS_DIR, the variable that names its path).
+KEY_SECRETS = {
+    "auth_verify_key": ("auth-verify.pem", "AUTH_PUBLIC_KEY_FILE"),
+    "payment_sealing_public_key": ("payment-sealing.pub.pem", "PAYMENT_PUBLIC_KEY_FILE"),
+    "payment_sealing_key": ("payment-sealing.pem", "PAYMENT_PRIVATE_KEY_FILE"),
+}
+APP_KEYS = {
+    "order-api": {"auth_verify_key", "payment_sealing_public_key"},
+    "order-worker": {"payment_sealing_public_key"},
+    "inventory": {"auth_verify_key"},
+    "payment": {"auth_verify_key", "payment_sealing_key"},
+    "email": {"auth_verify_key"},
+}
 SECRETISH = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|PRIVATE", re.IGNORECASE)
 
 # Compose interpolation: $$, $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?e}, ${VAR?e},
@@ -181,11 +198,13 @@ def test_schema_validation_rejects_a_broken_file(compose: dict[str, Any]) -> Non
     import jsonschema
 
     broken = json.loads(json.dumps(compose))
-    broken["services"]["order"]["helthcheck"] = broken["services"]["order"].pop("healthcheck")
+    broken["services"]["order-api"]["helthcheck"] = broken["services"]["order-api"].pop(
+        "healthcheck"
+    )
     validator = jsonschema.Draft201909Validator(compose_schema())
     assert list(validator.iter_errors(broken))
     broken = json.loads(json.dumps(compose))
-    broken["services"]["order"]["build"]["secrets"] = [{"source": "build_ca", "mdoe": 0o400}]
+    broken["services"]["order-api"]["build"]["secrets"] = [{"source": "build_ca", "mdoe": 0o400}]
     assert list(validator.iter_errors(broken))
 
 
@@ -218,7 +237,9 @@ def test_no_hardcoded_secrets() -> None:
     problems = []
     for name, service in raw["services"].items():
         for key, value in _env(service).items():
-            if SECRETISH.search(key) and not required_ref.match(value):
+            # *_FILE: where a key is mounted (a Compose secret), not a key.
+            is_key_path = key.endswith("_FILE") and value.startswith("/run/secrets/")
+            if SECRETISH.search(key) and not required_ref.match(value) and not is_key_path:
                 problems.append(f"{name}: {key}={value}")
             for userinfo in re.findall(r"://([^/@\s]+)@", value):
                 _user, _, password = userinfo.partition(":")
@@ -242,9 +263,9 @@ def test_healthchecks_and_start_order(compose: dict[str, Any]) -> None:
         assert check.get("test"), f"{name} needs a healthcheck"
         assert not check.get("disable"), f"{name} needs a healthcheck"
         assert service.get("restart") in ("unless-stopped", "always", "on-failure"), name
-    for svc in SERVICES:
-        assert any("/readyz" in str(part) for part in services[svc]["healthcheck"]["test"]), svc
-        assert _duration(services[svc]["stop_grace_period"]) >= timedelta(seconds=30), svc
+    for app in APPS:
+        assert any("/readyz" in str(part) for part in services[app]["healthcheck"]["test"]), app
+        assert _duration(services[app]["stop_grace_period"]) >= timedelta(seconds=30), app
     for name in ONESHOTS:
         assert services[name]["restart"] == "no", name
         # `up --wait` treats an exited one-shot as failed unless a long-running
@@ -267,18 +288,25 @@ def test_healthchecks_and_start_order(compose: dict[str, Any]) -> None:
         migrate = conditions(f"{svc}-migrate")
         assert migrate["setup"] == "service_completed_successfully"
         assert migrate["postgres"] == "service_healthy"
-        app = conditions(svc)
-        assert app[f"{svc}-migrate"] == "service_completed_successfully"
-        assert app["rabbitmq"] == "service_healthy"
-        assert app["postgres"] == "service_healthy"
+    for app, (svc, role) in APPS.items():
+        deps = conditions(app)
+        assert deps[f"{svc}-migrate"] == "service_completed_successfully", app
+        assert deps["setup"] == "service_completed_successfully", app
+        assert deps["postgres"] == "service_healthy", app
+        # The API role opens no broker connection, so it does not wait for the broker.
+        assert ("rabbitmq" in deps) == (role != "api"), app
+        if role != "api":
+            assert deps["rabbitmq"] == "service_healthy", app
     assert conditions("email")["mailpit"] == "service_healthy"
+    assert conditions("grafana") == {"prometheus": "service_healthy"}
 
 
 @pytest.mark.timeout(30)
 def test_services_configuration(compose: dict[str, Any], dev_env: dict[str, str]) -> None:
     services = compose["services"]
-    for svc, port in SERVICES.items():
-        for name in (svc, f"{svc}-migrate"):
+    for app, (svc, role) in APPS.items():
+        port = SERVICES[svc]
+        for name in (app, f"{svc}-migrate"):
             service = services[name]
             env = _env(service)
             assert service["image"] == f"shop/{svc}-service:dev"
@@ -287,8 +315,6 @@ def test_services_configuration(compose: dict[str, Any], dev_env: dict[str, str]
             assert env["HOST"] == "0.0.0.0", "service-kit binds 127.0.0.1 by default"
             assert env["PORT"] == str(port)
             assert env["MIGRATE_ON_START"] == "false"
-            password = dev_env[f"{svc.upper()}_AMQP_PASSWORD"]
-            assert env["AMQP_URL"] == f"amqp://shop_{svc}:{password}@rabbitmq:5672/"
             db_password = dev_env[f"{svc.upper()}_DB_PASSWORD"]
             assert (
                 env["DATABASE_URL"]
@@ -297,8 +323,23 @@ def test_services_configuration(compose: dict[str, Any], dev_env: dict[str, str]
             assert service["read_only"] is True
             assert "ALL" in service["cap_drop"]
         assert services[f"{svc}-migrate"]["command"] == ["migrate"]
-        assert services[svc]["command"] == ["serve"]
-        assert services[svc]["ports"] == [f"127.0.0.1:{port}:{port}"]
+        assert services[app]["command"] == ["serve", "--role", role], app
+        env = _env(services[app])
+        if role == "api":
+            assert "AMQP_URL" not in env, f"{app}: the API role has no broker connection"
+        else:
+            password = dev_env[f"{svc.upper()}_AMQP_PASSWORD"]
+            assert env["AMQP_URL"] == f"amqp://shop_{svc}:{password}@rabbitmq:5672/", app
+    # Under CPU contention the front door (order-api and its database) comes first; the
+    # consumers drain the queues after a burst.
+    consumers = [app for app, (_svc, role) in APPS.items() if role != "api"]
+    for front in ("order-api", "postgres"):
+        for app in consumers:
+            assert int(services[front]["cpu_shares"]) > int(services[app]["cpu_shares"]), app
+    # Only the public API publishes a port: every other process can be scaled.
+    published = {name for name in APPS if services[name].get("ports")}
+    assert published == {"order-api"}, published
+    assert services["order-api"]["ports"] == ["127.0.0.1:8000:8000"]
     email = _env(services["email"])
     assert (email["SMTP_HOST"], email["SMTP_PORT"]) == ("mailpit", "1025")
     assert "PAYMENT_AMOUNT_LIMIT" in _env(services["payment"])
@@ -306,7 +347,7 @@ def test_services_configuration(compose: dict[str, Any], dev_env: dict[str, str]
     setup = services["setup"]
     assert setup["build"]["args"]["PACKAGE"] == "shopctl"
     assert setup["command"] == ["setup"]
-    expected = {"SETUP_RABBITMQ_API_URL", "SETUP_POSTGRES_URL"} | {
+    expected = {"SETUP_RABBITMQ_API_URL", "SETUP_POSTGRES_URL", "OPERATOR_AMQP_PASSWORD"} | {
         f"{svc.upper()}_{kind}_PASSWORD" for svc in SERVICES for kind in ("AMQP", "DB")
     }
     assert expected <= set(_env(setup))
@@ -315,6 +356,113 @@ def test_services_configuration(compose: dict[str, Any], dev_env: dict[str, str]
         image = service["image"]
         assert ":" in image, f"{name}: pin the image tag ({image})"
         assert not image.endswith(":latest"), f"{name}: pin the image tag ({image})"
+
+
+@pytest.mark.timeout(30)
+def test_services_get_only_the_keys_they_need(compose: dict[str, Any]) -> None:
+    """Keys are Compose secrets (files from SHOP_KEYS_DIR, default .secrets, made by
+    `shopctl keys`): the verifying key for every API, the payment service's public key
+    for the order service, its private key for payment only, and no container gets the
+    key that signs tokens."""
+    raw = load_compose_raw()
+    for name, (filename, _variable) in KEY_SECRETS.items():
+        assert raw["secrets"][name] == {"file": f"${{SHOP_KEYS_DIR:-./.secrets}}/{filename}"}
+    assert "auth-signing" not in COMPOSE_FILE.read_text()
+    services = compose["services"]
+    for name, service in services.items():
+        mounted = service.get("secrets", [])
+        sources = {s["source"] for s in mounted}
+        assert sources == APP_KEYS.get(name, set()), (name, sources)
+        env = _env(service)
+        for secret in mounted:
+            filename, variable = KEY_SECRETS[secret["source"]]
+            assert secret["target"] == filename, (name, secret)
+            assert env[variable] == f"/run/secrets/{filename}", (name, variable)
+
+
+@pytest.mark.timeout(30)
+def test_observability(compose: dict[str, Any]) -> None:
+    """Prometheus and Grafana are optional: both in the profile `observability`
+    (Prometheus also in `prometheus`, alone: make test-compose runs that one, as Grafana's
+    image has no test stand-in). Prometheus scrapes every replica of every service (DNS
+    discovery of the Compose service names) with deploy/observability's rules; Grafana
+    is provisioned from deploy/observability. No other service is in a profile."""
+    services = compose["services"]
+    profiled = {name for name, service in services.items() if "profiles" in service}
+    assert profiled == {"prometheus", "grafana"}
+    prometheus = services["prometheus"]
+    assert prometheus["profiles"] == ["observability", "prometheus"]
+    assert not any(
+        "prometheus" in svc.get("depends_on", {})
+        for name, svc in services.items()
+        if name != "grafana"
+    ), "a service outside the profile must not need Prometheus"
+    mounts = {m["target"]: m for m in prometheus["volumes"] if isinstance(m, dict)}
+    assert (
+        mounts["/etc/prometheus/alerts.yml"]["source"]
+        == "./deploy/observability/prometheus/alerts.yml"
+    )
+    assert mounts["/etc/prometheus/prometheus.yml"]["source"] == "./deploy/compose/prometheus.yml"
+    for mount in mounts.values():
+        assert (REPO / mount["source"]).exists(), mount["source"]
+        assert mount["bind"]["create_host_path"] is False, (
+            "a missing file must not become a directory"
+        )
+        assert mount["read_only"] is True
+    assert ALERTS.is_file()
+    config = yaml.safe_load(COMPOSE_PROMETHEUS.read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    (shop,) = [job for job in config["scrape_configs"] if job["job_name"] == "shop"]
+    discovered = {name: sd["port"] for sd in shop["dns_sd_configs"] for name in sd["names"]}
+    assert discovered == {app: SERVICES[svc] for app, (svc, _role) in APPS.items()}
+    assert all(sd["type"] == "A" for sd in shop["dns_sd_configs"])
+
+    grafana = services["grafana"]
+    assert grafana["profiles"] == ["observability"]
+    targets = {m["target"]: m["source"] for m in grafana["volumes"] if isinstance(m, dict)}
+    assert targets["/etc/grafana/provisioning"] == "./deploy/observability/grafana/provisioning"
+    provider = yaml.safe_load(
+        (REPO / "deploy/observability/grafana/provisioning/dashboards/shop.yml").read_text()
+    )
+    dashboards = {p["options"]["path"] for p in provider["providers"]}
+    assert targets[dashboards.pop()] == "./deploy/observability/grafana/dashboards"
+    datasources = yaml.safe_load(
+        (REPO / "deploy/observability/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    assert {d["url"] for d in datasources["datasources"]} == {"http://prometheus:9090"}
+
+
+@pytest.mark.timeout(30)
+def test_operator_ports_publish_on_ports_docker_picks() -> None:
+    """deploy/compose/operator-ports.yml (used by make test-compose) publishes the
+    operators' APIs and AMQP on 127.0.0.1 without fixed host ports, so replicas work."""
+    override = yaml.safe_load(OPERATOR_PORTS.read_text())
+    published = {}
+    for name, service in override["services"].items():
+        assert set(service) == {"ports"}, name
+        for port in service["ports"]:
+            match = re.fullmatch(r"\$\{SHOP_BIND_ADDRESS:-127\.0\.0\.1\}::(\d+)", port)
+            assert match, f"{name}: {port}"
+            published[name] = int(match.group(1))
+    assert published == {"inventory": 8001, "payment": 8002, "email": 8003, "rabbitmq": 5672}
+    cli = compose_cli()
+    if cli is not None:
+        proc = run(
+            [
+                *cli,
+                "-f",
+                str(COMPOSE_FILE),
+                "-f",
+                str(OPERATOR_PORTS),
+                "--env-file",
+                str(ENV_EXAMPLE),
+                "config",
+                "-q",
+            ],
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(REPO)},
+        )
+        assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.timeout(30)
@@ -339,9 +487,9 @@ def test_builds_get_the_ca_bundle_as_a_build_secret(compose: dict[str, Any]) -> 
     secret = raw["secrets"]["build_ca"]
     assert re.fullmatch(r"\$\{SHOP_BUILD_CA_BUNDLE:-/\S+\}", secret["file"]), secret
     assert set(secret) == {"file"}
-    # No service receives it at run time.
+    # No service receives it at run time (services get only their keys).
     for name, service in compose["services"].items():
-        assert "secrets" not in service, name
+        assert "build_ca" not in {s["source"] for s in service.get("secrets", [])}, name
 
 
 @pytest.mark.timeout(30)
@@ -358,4 +506,5 @@ def test_every_published_port_can_be_moved() -> None:
             assert match, f"{name}: publish {port!r} as ${{SHOP_BIND_ADDRESS..}}:${{X_PORT:-N}}:N"
             assert match.group(1) == match.group(2), port
             published += 1
-    assert published >= 6
+    # The order API, Mailpit's UI, RabbitMQ's management, Prometheus, Grafana.
+    assert published == 5

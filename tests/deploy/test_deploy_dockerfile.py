@@ -152,6 +152,9 @@ TARGETS = {
     "kind-down": "kind delete cluster --name shop",
     "deploy-check": "uv run --frozen pytest tests/deploy -m deploy",
     "test-compose": "bash tests/compose/run.sh",
+    "compose-keys": "chmod 0644",
+    "kind-keys": "create secret generic payment-sealing-key",
+    "prometheus-rule": "deploy/k8s/overlays/production/render_prometheus_rule.py",
 }
 
 
@@ -170,8 +173,18 @@ def test_make_targets() -> None:
         assert proc.returncode == 0, f"make -n {target}: {proc.stderr}"
         assert expected in proc.stdout, f"make {target} does not run `{expected}`:\n{proc.stdout}"
     e2e = run([make, "-n", "-f", str(DEPLOY_MK), "UV=uv", "kind-e2e"], timeout=30).stdout
-    for part in ("E2E_TARGET=external", "ORDER_URL=http://localhost:8000", "port-forward"):
+    for part in (
+        "E2E_TARGET=external",
+        "ORDER_URL=http://localhost:8000",
+        "port-forward",
+        "SHOP_SECRETS_DIR=",
+        "amqp://shop_operator:",
+    ):
         assert part in e2e, part
+    deploy = run([make, "-n", "-f", str(DEPLOY_MK), "UV=uv", "kind-deploy"], timeout=30).stdout
+    assert deploy.index("create secret generic") < deploy.index("apply -k"), "keys first"
+    for deployment in ("order-api", "order-worker", "inventory", "payment", "email", "mailpit"):
+        assert f"rollout status deployment/{deployment} " in deploy, deployment
     load = run([make, "-n", "-f", str(DEPLOY_MK), "UV=uv", "kind-load"], timeout=30).stdout
     for package in (
         "order-service",

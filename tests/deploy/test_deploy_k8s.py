@@ -1,4 +1,13 @@
-"""Kubernetes manifests: rendering, schema, Pod Security `restricted`, wiring."""
+"""Kubernetes manifests: rendering, schema, Pod Security `restricted`, wiring.
+
+Every target (deploy/k8s/base and each overlay) is rendered with kustomize and checked
+here; what only the production overlay has (the operators' custom resources,
+autoscalers, disruption budgets, spread, monitoring) is in test_deploy_production.py.
+
+Offline only: there is no Kubernetes API server on this machine, so these manifests
+are rendered and validated against schemas, never applied to a cluster (no admission,
+no scheduling, no pod has started from them).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +18,26 @@ import pytest
 import yaml
 
 from tests.deploy.helpers import (
+    APP_KEYS,
+    APPS,
+    DEPLOY_MK,
     ENV_EXAMPLE,
     K8S_VERSION,
+    KEY_SECRETS,
     KIND_CONFIG,
     NAMESPACE,
     SERVICES,
     all_containers,
+    all_pods,
+    by_kind_name,
+    is_custom,
     kn,
     kustomize_targets,
     parse_env_file,
-    pod_labels,
     pod_spec,
     rendered_objects,
     secret_values,
+    selector_matches,
     workloads,
 )
 
@@ -92,22 +108,27 @@ def test_kustomize_renders(target: str, objects: list[dict[str, Any]]) -> None:
                 f"{target}: {kn(obj)} is not in {NAMESPACE}"
             )
     kinds = {o["kind"] for o in objects}
-    assert {
-        "Namespace",
-        "Deployment",
-        "StatefulSet",
-        "Job",
-        "Service",
-        "NetworkPolicy",
-        "ConfigMap",
-    } <= kinds
+    assert {"Namespace", "Deployment", "Job", "Service", "NetworkPolicy", "ConfigMap"} <= kinds
+    deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+    assert deployments == {*APPS, "mailpit"}, deployments
+    index = by_kind_name(objects)
+    # The broker and the database: a StatefulSet each, or an operator's cluster.
+    assert ("StatefulSet/rabbitmq" in index) != ("RabbitmqCluster/rabbitmq" in index), target
+    assert ("StatefulSet/postgres" in index) != ("Cluster/postgres" in index), target
 
 
 @pytest.mark.timeout(60)
 def test_objects_validate_strictly(target: str, objects: list[dict[str, Any]]) -> None:
+    """Every core object against the Kubernetes schemas; the operators' custom resources
+    (production only) against their CRDs' schemas, in test_deploy_production.py."""
     kv = _kubernetes_validate()
+    core = [o for o in objects if not is_custom(o)]
+    custom = [kn(o) for o in objects if is_custom(o)]
+    assert core
+    if target != "overlays/production":
+        assert not custom, f"{target}: custom resources outside the production overlay: {custom}"
     errors = []
-    for obj in objects:
+    for obj in core:
         try:
             kv.validate(obj, K8S_VERSION, strict=True)
         except Exception as exc:  # ValidationError, SchemaNotFoundError, ...
@@ -228,12 +249,13 @@ def _restricted_violations(obj: dict[str, Any]) -> list[str]:
 def test_every_pod_meets_pod_security_restricted(
     target: str, objects: list[dict[str, Any]]
 ) -> None:
+    """Every rendered pod. The operators' pods (production) are not rendered: their
+    security contexts are the operators' defaults, which test_deploy_production.py
+    checks the overlay leaves alone."""
     pods = workloads(objects)
     assert {kn(o) for o in pods} >= {
-        *(f"Deployment/{s}" for s in SERVICES),
+        *(f"Deployment/{app}" for app in APPS),
         "Deployment/mailpit",
-        "StatefulSet/rabbitmq",
-        "StatefulSet/postgres",
         "Job/setup",
     }
     problems = [p for o in pods for p in _restricted_violations(o)]
@@ -243,7 +265,7 @@ def test_every_pod_meets_pod_security_restricted(
 @pytest.mark.timeout(30)
 def test_restricted_check_catches_violations() -> None:
     """Guards the check above against passing everything."""
-    deployment = next(o for o in rendered_objects("base") if kn(o) == "Deployment/order")
+    deployment = next(o for o in rendered_objects("base") if kn(o) == "Deployment/order-api")
     bad = yaml.safe_load(yaml.safe_dump(deployment))
     spec = bad["spec"]["template"]["spec"]
     spec["hostNetwork"] = True
@@ -310,48 +332,59 @@ def test_every_pod_is_hardened_beyond_restricted(
     assert not problems, "\n".join(problems)
 
 
-def _by_kind_name(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {kn(o): o for o in objects}
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def _secret_refs(container: dict[str, Any]) -> set[str]:
+    return {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
 
 
 @pytest.mark.timeout(30)
-def test_service_deployments(target: str, objects: list[dict[str, Any]]) -> None:
-    index = _by_kind_name(objects)
-    for svc, port in SERVICES.items():
-        deployment = index[f"Deployment/{svc}"]
-        spec = deployment["spec"]["template"]["spec"]
-        assert spec["terminationGracePeriodSeconds"] >= 30, svc
+def test_app_deployments(target: str, objects: list[dict[str, Any]]) -> None:
+    """order-api and order-worker from one image with their roles; inventory, payment and
+    email as one process each; migrations first; each process its own credentials only,
+    and a broker user only where the role talks to the broker."""
+    index = by_kind_name(objects)
+    for app, (svc, role) in APPS.items():
+        port = SERVICES[svc]
+        spec = index[f"Deployment/{app}"]["spec"]["template"]["spec"]
+        assert spec["terminationGracePeriodSeconds"] >= 30, app
         (main,) = spec["containers"]
-        assert main["image"] == f"shop/{svc}-service:dev"
-        assert main["args"] == ["serve"]
-        assert main["ports"] == [{"name": "http", "containerPort": port}]
+        assert main["image"] == f"shop/{svc}-service:dev", app
+        assert main["args"] == ["serve", "--role", role], app
+        assert main["ports"] == [{"name": "http", "containerPort": port}], app
         assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert "startupProbe" in main
         pre_stop = main["lifecycle"]["preStop"]
-        assert "sleep" in pre_stop or "sleep" in " ".join(pre_stop["exec"]["command"]), svc
+        assert "sleep" in pre_stop or "sleep" in " ".join(pre_stop["exec"]["command"]), app
         (migrate,) = spec["initContainers"]
         assert migrate["image"] == main["image"]
         assert f"{svc}-service migrate" in " ".join(
             migrate.get("command", []) + migrate.get("args", [])
         )
+        database_url = f"postgresql://shop_{svc}:$(DB_PASSWORD)@$(SHOP_DB_HOST):5432/shop_{svc}"
         for container in (migrate, main):
-            env = {e["name"]: e for e in container["env"]}
-            assert env["AMQP_URL"]["value"] == f"amqp://shop_{svc}:$(AMQP_PASSWORD)@rabbitmq:5672/"
-            assert (
-                env["DATABASE_URL"]["value"]
-                == f"postgresql://shop_{svc}:$(DB_PASSWORD)@postgres:5432/shop_{svc}"
-            )
-            # A service reads only its own credentials.
-            secrets = {
-                e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e
-            }
-            assert all(s.startswith(f"{svc}-credentials") for s in secrets), secrets
+            env = _env(container)
+            assert env["DATABASE_URL"]["value"] == database_url, app
+            assert all(s.startswith(f"{svc}-credentials") for s in _secret_refs(container)), app
             config_maps = [e["configMapRef"]["name"] for e in container["envFrom"]]
             assert any(name.startswith("shop-common") for name in config_maps)
             assert any(name.startswith(f"{svc}-config") for name in config_maps)
-        service = index[f"Service/{svc}"]
-        assert service["spec"]["ports"][0]["port"] == port
+        # Migrations need the database only; the API role opens no broker connection.
+        assert "AMQP_URL" not in _env(migrate), app
+        if role == "api":
+            assert not {"AMQP_URL", "AMQP_PASSWORD"} & set(_env(main)), app
+        else:
+            assert (
+                _env(main)["AMQP_URL"]["value"]
+                == f"amqp://shop_{svc}:$(AMQP_PASSWORD)@$(SHOP_AMQP_HOST):5672/"
+            ), app
     common = next(
         o
         for o in objects
@@ -363,10 +396,136 @@ def test_service_deployments(target: str, objects: list[dict[str, Any]]) -> None
 
 
 @pytest.mark.timeout(30)
+def test_services_select_their_own_pods(target: str, objects: list[dict[str, Any]]) -> None:
+    """The public API Service `order` selects order-api only (never the worker); every
+    other app has a Service of its own name (metrics, port-forwards)."""
+    pods = all_pods(objects)
+    index = by_kind_name(objects)
+    expected = {"order": {"order-api"}} | {app: {app} for app in APPS if app != "order-api"}
+    for name, apps in expected.items():
+        service = index[f"Service/{name}"]
+        selected = {
+            pod
+            for pod, labels in pods.items()
+            if selector_matches({"matchLabels": service["spec"]["selector"]}, labels)
+        }
+        assert selected == apps, (name, selected)
+        svc, _role = APPS[next(iter(apps))]
+        assert service["spec"]["ports"][0]["port"] == SERVICES[svc], name
+    for service in (o for o in objects if o["kind"] == "Service"):
+        selector = {"matchLabels": service["spec"].get("selector", {})}
+        assert any(selector_matches(selector, labels) for labels in pods.values()), kn(service)
+
+
+def _mounted_secret_files(spec: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    """path -> (Secret, key) of every file the container sees from a Secret volume."""
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    files: dict[str, Any] = {}
+    for mount in container.get("volumeMounts", []):
+        secret = volumes[mount["name"]].get("secret")
+        if secret is None:
+            continue
+        assert mount.get("readOnly") is True, mount
+        assert secret.get("items"), f"{secret['secretName']}: name the keys (items)"
+        for item in secret["items"]:
+            files[f"{mount['mountPath']}/{item['path']}"] = (secret["secretName"], item["key"])
+    return files
+
+
+KEY_ENV = {
+    "auth-verify-key": "AUTH_PUBLIC_KEY_FILE",
+    "payment-sealing-public-key": "PAYMENT_PUBLIC_KEY_FILE",
+    "payment-sealing-key": "PAYMENT_PRIVATE_KEY_FILE",
+}
+
+
+@pytest.mark.timeout(30)
+def test_services_get_only_the_keys_they_need(target: str, objects: list[dict[str, Any]]) -> None:
+    """Keys are files from Secret volumes: the verifying key for every API, the payment
+    service's public key for the order service, its private key for payment only, and
+    the key that signs tokens for nobody."""
+    index = by_kind_name(objects)
+    for app in APPS:
+        spec = pod_spec(index[f"Deployment/{app}"])
+        assert spec is not None
+        (main,) = spec["containers"]
+        files = _mounted_secret_files(spec, main)
+        assert {secret for secret, _ in files.values()} == APP_KEYS[app], (app, files)
+        env = _env(main)
+        for path, (secret, key) in files.items():
+            assert KEY_SECRETS[secret] == key, (app, secret, key)
+            assert env[KEY_ENV[secret]]["value"] == path, (app, KEY_ENV[secret])
+        for init in spec.get("initContainers", []):
+            assert not _mounted_secret_files(spec, init), f"{app}: {init['name']} mounts keys"
+    for obj in objects:
+        assert "auth-signing" not in yaml.safe_dump(obj), f"{kn(obj)} names the signing key"
+
+
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+@pytest.mark.timeout(30)
+def test_every_variable_reference_resolves(target: str, objects: list[dict[str, Any]]) -> None:
+    """Kubernetes leaves an unresolvable $(VAR) as it is: every reference in env, command
+    and args names a variable defined before it (envFrom ConfigMaps, earlier env)."""
+    config_maps = {
+        o["metadata"]["name"]: set(o.get("data") or {}) for o in objects if o["kind"] == "ConfigMap"
+    }
+    problems = []
+    for obj in workloads(objects):
+        spec = pod_spec(obj)
+        assert spec is not None
+        for container in all_containers(spec):
+            defined: set[str] = set()
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    defined |= config_maps[source["configMapRef"]["name"]]
+            for env in container.get("env", []):
+                missing = [
+                    m.group(1)
+                    for m in _VAR_REF.finditer(str(env.get("value", "")))
+                    if m.group(1) and m.group(1) not in defined
+                ]
+                where = f"{kn(obj)} {container['name']} {env['name']}"
+                problems += [f"{where}: $({m})" for m in missing]
+                defined.add(env["name"])
+            words = " ".join(container.get("command", []) + container.get("args", []))
+            problems += [
+                f"{kn(obj)} {container['name']} command: $({m.group(1)})"
+                for m in _VAR_REF.finditer(words)
+                if m.group(1) and m.group(1) not in defined
+            ]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.timeout(30)
+def test_servers_are_where_the_urls_point(target: str, objects: list[dict[str, Any]]) -> None:
+    """SHOP_AMQP_HOST and SHOP_DB_HOST name a Service of the target or one its operators
+    create (a RabbitmqCluster's client Service, a CloudNativePG cluster's -rw)."""
+    common = next(
+        o["data"]
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("shop-common")
+    )
+    services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
+    brokers = services | {o["metadata"]["name"] for o in objects if o["kind"] == "RabbitmqCluster"}
+    databases = services | {
+        f"{o['metadata']['name']}-rw" for o in objects if o["kind"] == "Cluster" and is_custom(o)
+    }
+    assert common["SHOP_AMQP_HOST"] in brokers, common["SHOP_AMQP_HOST"]
+    assert common["SHOP_DB_HOST"] in databases, common["SHOP_DB_HOST"]
+
+
+@pytest.mark.timeout(30)
 def test_statefulsets_have_claims_and_headless_services(
     target: str, objects: list[dict[str, Any]]
 ) -> None:
-    index = _by_kind_name(objects)
+    index = by_kind_name(objects)
+    statefulsets = {o["metadata"]["name"] for o in objects if o["kind"] == "StatefulSet"}
+    if target == "overlays/production":
+        assert not statefulsets, "production runs RabbitMQ and PostgreSQL through operators"
+        return
+    assert statefulsets == {"rabbitmq", "postgres"}
     for name in ("rabbitmq", "postgres"):
         sts = index[f"StatefulSet/{name}"]
         assert sts["spec"]["volumeClaimTemplates"], name
@@ -386,35 +545,23 @@ def test_statefulsets_have_claims_and_headless_services(
 
 @pytest.mark.timeout(30)
 def test_setup_job(target: str, objects: list[dict[str, Any]]) -> None:
-    job = _by_kind_name(objects)["Job/setup"]
+    job = by_kind_name(objects)["Job/setup"]
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "shop/shopctl:dev"
     assert container["args"] == ["setup"]
-    names = {e["name"] for e in container["env"]}
-    required = {"SETUP_RABBITMQ_API_URL", "SETUP_POSTGRES_URL"} | {
+    env = _env(container)
+    required = {"SETUP_RABBITMQ_API_URL", "SETUP_POSTGRES_URL", "OPERATOR_AMQP_PASSWORD"} | {
         f"{svc.upper()}_{kind}_PASSWORD" for svc in SERVICES for kind in ("AMQP", "DB")
     }
-    assert required <= names, required - names
+    assert required <= set(env), required - set(env)
+    assert "@$(SHOP_AMQP_HOST):15672" in env["SETUP_RABBITMQ_API_URL"]["value"]
+    assert "@$(SHOP_DB_HOST):5432/" in env["SETUP_POSTGRES_URL"]["value"]
+    assert env["OPERATOR_AMQP_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"].startswith(
+        "operator-credentials"
+    )
 
 
 # --- NetworkPolicies -------------------------------------------------------
-
-
-def _selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
 
 
 def _peer_names(peer: dict[str, Any], pods: dict[str, dict[str, str]]) -> set[str]:
@@ -429,28 +576,33 @@ def _peer_names(peer: dict[str, Any], pods: dict[str, dict[str, str]]) -> set[st
         )
         return {f"ns:{ns}/{pod or '*'}"}
     matched = {
-        name for name, labels in pods.items() if _selector_matches(peer["podSelector"], labels)
+        name for name, labels in pods.items() if selector_matches(peer["podSelector"], labels)
     }
     assert matched, f"peer selects no pod: {peer}"
     return matched
 
 
+def _port(port: dict[str, Any]) -> Any:
+    return f"{port['port']}-{port['endPort']}" if "endPort" in port else port["port"]
+
+
 def _effective(
     objects: list[dict[str, Any]], direction: str
-) -> dict[str, set[tuple[str, str, int]]]:
-    """Pod name -> {(peer, protocol, port)} allowed in `direction` (egress: to, ingress: from)."""
-    pods = {o["metadata"]["name"]: pod_labels(o) for o in workloads(objects)}
+) -> dict[str, set[tuple[str, str, Any]]]:
+    """Pod name -> {(peer, protocol, port)} allowed in `direction` (egress: to, ingress: from).
+    Pods are the rendered ones and those the operators make (production)."""
+    pods = all_pods(objects)
     policy_type, rules_key, peers_key = {
         "egress": ("Egress", "egress", "to"),
         "ingress": ("Ingress", "ingress", "from"),
     }[direction]
-    allowed: dict[str, set[tuple[str, str, int]]] = {name: set() for name in pods}
+    allowed: dict[str, set[tuple[str, str, Any]]] = {name: set() for name in pods}
     for np in (o for o in objects if o["kind"] == "NetworkPolicy"):
         spec = np["spec"]
         if policy_type not in spec.get("policyTypes", []):
             continue
         for pod, labels in pods.items():
-            if not _selector_matches(spec["podSelector"], labels):
+            if not selector_matches(spec["podSelector"], labels):
                 continue
             for rule in spec.get(rules_key, []):
                 assert rule.get("ports"), f"{kn(np)}: a rule without ports allows every port"
@@ -458,7 +610,7 @@ def _effective(
                 names = {"*"} if not peers else set().union(*(_peer_names(p, pods) for p in peers))
                 for name in names:
                     for port in rule["ports"]:
-                        allowed[pod].add((name, port.get("protocol", "TCP"), port["port"]))
+                        allowed[pod].add((name, port.get("protocol", "TCP"), _port(port)))
     return allowed
 
 
@@ -466,27 +618,66 @@ DNS = {
     ("ns:kube-system/k8s-app=kube-dns", "UDP", 53),
     ("ns:kube-system/k8s-app=kube-dns", "TCP", 53),
 }
-SERVICE_EGRESS = DNS | {("rabbitmq", "TCP", 5672), ("postgres", "TCP", 5432)}
-EXPECTED_EGRESS = {
-    "order": SERVICE_EGRESS,
-    "inventory": SERVICE_EGRESS,
-    "payment": SERVICE_EGRESS,
-    "email": SERVICE_EGRESS | {("mailpit", "TCP", 1025)},
-    "setup": DNS | {("rabbitmq", "TCP", 15672), ("postgres", "TCP", 5432)},
+DATABASE = ("postgres", "TCP", 5432)
+BROKER = ("rabbitmq", "TCP", 5672)
+# The processes with a broker connection: every app but the API-only order-api.
+BROKER_CLIENTS = tuple(app for app, (_svc, role) in APPS.items() if role != "api")
+EXPECTED_EGRESS: dict[str, set[tuple[str, str, Any]]] = {
+    "order-api": DNS | {DATABASE},
+    "order-worker": DNS | {DATABASE, BROKER},
+    "inventory": DNS | {DATABASE, BROKER},
+    "payment": DNS | {DATABASE, BROKER},
+    "email": DNS | {DATABASE, BROKER, ("mailpit", "TCP", 1025)},
+    "setup": DNS | {("rabbitmq", "TCP", 15672), DATABASE},
     "rabbitmq": DNS,
     "postgres": DNS,
     "mailpit": DNS,
 }
-SERVICE_NAMES = ("order", "inventory", "payment", "email")
-EXPECTED_INGRESS = {
-    "order": {("*", "TCP", 8000)},
+EXPECTED_INGRESS: dict[str, set[tuple[str, str, Any]]] = {
+    "order-api": {("*", "TCP", 8000)},
+    "order-worker": set(),
     "inventory": set(),
     "payment": set(),
     "email": set(),
     "setup": set(),
-    "rabbitmq": {*((s, "TCP", 5672) for s in SERVICE_NAMES), ("setup", "TCP", 15672)},
-    "postgres": {(s, "TCP", 5432) for s in (*SERVICE_NAMES, "setup")},
+    "rabbitmq": {*((s, "TCP", 5672) for s in BROKER_CLIENTS), ("setup", "TCP", 15672)},
+    "postgres": {(s, "TCP", 5432) for s in (*APPS, "setup")},
     "mailpit": {("email", "TCP", 1025), ("*", "TCP", 8025)},
+}
+
+# Production: the operators, KEDA and Prometheus (their default namespaces and labels),
+# the clusters' own traffic, and the Kubernetes API for RabbitMQ peer discovery and
+# CloudNativePG's instance manager (any address, those ports, those pods only).
+PROMETHEUS = "ns:monitoring/app.kubernetes.io/name=prometheus"
+API_SERVER = {("*", "TCP", 443), ("*", "TCP", 6443)}
+RABBITMQ_PEERS = {
+    ("rabbitmq", "TCP", 4369),
+    ("rabbitmq", "TCP", 25672),
+    ("rabbitmq", "TCP", "35672-35682"),
+}
+POSTGRES_PEERS = {("postgres", "TCP", 5432), ("postgres", "TCP", 8000)}
+PRODUCTION_EGRESS = {
+    **EXPECTED_EGRESS,
+    "rabbitmq": DNS | RABBITMQ_PEERS | API_SERVER,
+    "postgres": DNS | POSTGRES_PEERS | API_SERVER,
+}
+PRODUCTION_INGRESS = {
+    **EXPECTED_INGRESS,
+    **{app: EXPECTED_INGRESS[app] | {(PROMETHEUS, "TCP", "http")} for app in APPS},
+    "rabbitmq": EXPECTED_INGRESS["rabbitmq"]
+    | RABBITMQ_PEERS
+    | {
+        ("ns:rabbitmq-system/app.kubernetes.io/component=rabbitmq-operator", "TCP", 15672),
+        ("ns:keda/app=keda-operator", "TCP", 5672),
+        (PROMETHEUS, "TCP", 15692),
+    },
+    "postgres": EXPECTED_INGRESS["postgres"]
+    | POSTGRES_PEERS
+    | {
+        ("ns:cnpg-system/app.kubernetes.io/name=cloudnative-pg", "TCP", 5432),
+        ("ns:cnpg-system/app.kubernetes.io/name=cloudnative-pg", "TCP", 8000),
+        (PROMETHEUS, "TCP", 9187),
+    },
 }
 
 
@@ -508,8 +699,11 @@ def test_default_deny_network_policy(target: str, objects: list[dict[str, Any]])
 def test_network_policies_allow_only_the_listed_traffic(
     target: str, objects: list[dict[str, Any]]
 ) -> None:
-    assert _effective(objects, "egress") == EXPECTED_EGRESS
-    assert _effective(objects, "ingress") == EXPECTED_INGRESS
+    production = target == "overlays/production"
+    assert _effective(objects, "egress") == (PRODUCTION_EGRESS if production else EXPECTED_EGRESS)
+    assert _effective(objects, "ingress") == (
+        PRODUCTION_INGRESS if production else EXPECTED_INGRESS
+    )
 
 
 # --- kind ------------------------------------------------------------------
@@ -535,20 +729,31 @@ def test_kind_cluster_exposes_the_order_api_on_localhost_8000() -> None:
     assert mappings[8025] == ui["ports"][0]["nodePort"]
 
 
+def _secrets_made_by_make() -> dict[str, str]:
+    """Secret -> key of the `kubectl create secret generic` lines of deploy.mk (kind-keys)."""
+    text = re.sub(r"\\\n\s*", " ", DEPLOY_MK.read_text())
+    return dict(re.findall(r"create secret generic (\S+)\s+--from-file=([^=\s]+)=", text))
+
+
 @pytest.mark.timeout(30)
-def test_kind_overlay_generates_every_referenced_secret() -> None:
+def test_kind_overlay_provides_every_referenced_secret() -> None:
+    """Credentials are generated by the overlay; the key Secrets by `make kind-keys` from
+    `shopctl keys` (never committed), each with the one key the pods mount."""
     objects = rendered_objects("overlays/kind")
-    secrets = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
+    generated = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
+    made = _secrets_made_by_make()
+    assert made == KEY_SECRETS, made
+    assert not generated & set(made), "a key Secret is generated from committed files"
     for obj in workloads(objects):
         spec = pod_spec(obj)
         assert spec is not None
         for container in all_containers(spec):
-            for env in container.get("env", []):
-                ref = env.get("valueFrom", {}).get("secretKeyRef")
-                if ref:
-                    assert ref["name"] in secrets, (
-                        f"{kn(obj)}: Secret {ref['name']} is not generated"
-                    )
+            for name in _secret_refs(container):
+                assert name in generated, f"{kn(obj)}: Secret {name} is not generated"
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:
+                name = volume["secret"]["secretName"]
+                assert name in generated | set(made), f"{kn(obj)}: Secret {name} is made by nobody"
 
 
 # --- Secrets ---------------------------------------------------------------
@@ -586,7 +791,9 @@ def test_no_secret_in_configmaps_or_plain_env(target: str, objects: list[dict[st
         for container in all_containers(spec) if spec else []:
             for env in container.get("env", []):
                 value = str(env.get("value", ""))
-                if SECRETISH_KEY.search(env["name"]) and "valueFrom" not in env:
+                # *_FILE: the path of a key mounted from a Secret volume (checked above).
+                is_key_path = env["name"].endswith("_FILE") and value.startswith("/run/secrets/")
+                if SECRETISH_KEY.search(env["name"]) and "valueFrom" not in env and not is_key_path:
                     problems.append(f"{kn(obj)}: {env['name']} is set inline, not from a Secret")
                 problems += [
                     f"{kn(obj)}: env {env['name']} holds {name}"
