@@ -40,6 +40,7 @@ standin_dir() {
         rabbitmq | docker.io/library/rabbitmq) echo rabbitmq ;;
         postgres | docker.io/library/postgres) echo postgres ;;
         axllent/mailpit | docker.io/axllent/mailpit) echo mailpit ;;
+        prom/prometheus | docker.io/prom/prometheus) echo prometheus ;;
         *) return 1 ;;
     esac
 }
@@ -51,8 +52,20 @@ third_party_images() {
             if (!(img in stages)) print img
             if (toupper($(NF-1)) == "AS") stages[$NF] = 1
          }' "$REPO/Dockerfile"
-    docker compose -f "$REPO/docker-compose.yml" --env-file "$REPO/.env.example" \
+    # The services make test-compose runs: those outside profiles, and Prometheus
+    # (profile `prometheus`). Grafana (profile `observability` only) has no stand-in.
+    COMPOSE_PROFILES=prometheus docker compose -f "$REPO/docker-compose.yml" --env-file "$REPO/.env.example" \
         --project-directory "$REPO" config --images | grep -v '^shop/'
+}
+
+# debootstrap mounts /proc (and may mount /sys) inside the new root and, in a container,
+# can leave it mounted: unmount whatever is under ROOT before anything deletes it, and
+# delete with --one-file-system so a mount left over is never descended into.
+remove_root() {  # remove_root ROOT
+    local root=$1 mnt
+    awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r \
+        | while read -r mnt; do umount "$mnt" 2>/dev/null || umount -l "$mnt"; done
+    rm -rf --one-file-system "$root"
 }
 
 is_standin() { [ "$(docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null)" = true ]; }
@@ -72,7 +85,7 @@ base_image() {
         timeout "$BUILD_TIMEOUT" debootstrap --variant=minbase --include=ca-certificates,tini \
             "$SUITE" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 || {
             tail -n 30 "$CACHE/debootstrap.log" >&2
-            rm -rf "$root"
+            remove_root "$root"
             return 1
         }
         # What a Debian image is usually given: apt sources with updates and security,
@@ -98,7 +111,7 @@ EOF
         tar --numeric-owner --exclude=./dev/* --exclude=./proc/* --exclude=./sys/* \
             -C "$root" -cf "$tarball.tmp" .
         mv "$tarball.tmp" "$tarball"
-        rm -rf "$root"
+        remove_root "$root"
         log "debootstrap done in $((SECONDS - started))s"
     fi
     local tag
