@@ -214,7 +214,7 @@ class OutboxRelay:
                     result = RelayResult(0, 1)
                 if result.failed:
                     # Not again on the next NOTIFY: while the broker refuses (a node
-                    # lost, confirms nacked) every new order would send the whole
+                    # lost, confirms nacked) every new row's NOTIFY would send the whole
                     # failed batch once more, each copy a duplicate for the inboxes.
                     failures += 1
                     backoff = min(FAILURE_BACKOFF * 2 ** (failures - 1), MAX_FAILURE_BACKOFF)
