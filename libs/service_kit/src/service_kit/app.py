@@ -9,7 +9,7 @@ and ``/metrics``.
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -45,7 +45,7 @@ def _runtime(request: Request) -> Runtime[object]:
     return runtime
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:  # async: no thread pool (see dependency)
     return _runtime(request).database
 
 
@@ -53,10 +53,12 @@ DatabaseDep = Annotated[Database, Depends(_database)]
 """The service's database, for routes: ``async with db.unit_of_work(SqlUnitOfWork) as uow``."""
 
 
-def dependency(kind: type[T]) -> Callable[[Request], T]:
+def dependency(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     """A FastAPI dependency giving routes the service's typed dependencies object."""
 
-    def get(request: Request) -> T:
+    # async, though it awaits nothing: FastAPI runs a plain ``def`` dependency in
+    # its thread pool, a thread hand-off per request for a dictionary lookup.
+    async def get(request: Request) -> T:
         dependencies = _runtime(request).dependencies
         if not isinstance(dependencies, kind):
             raise TypeError(f"this app's dependencies are not a {kind.__qualname__}")
