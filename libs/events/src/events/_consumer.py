@@ -61,7 +61,10 @@ log = structlog.get_logger("events.consumer")
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_BATCH_SIZE = 32
-DEFAULT_BATCH_WAIT = 0.005
+# No wait by default: a batch is what arrived while the previous one was handled,
+# so batches grow with the backlog and a quiet queue adds no latency per hop
+# (5 ms cost POST -> CONFIRMED 17 ms at the median in the benchmark, for no CPU saved).
+DEFAULT_BATCH_WAIT = 0.0
 DEFAULT_SHUTDOWN_GRACE = 20.0
 REPUBLISH_TIMEOUT = 5.0
 WATCH_INTERVAL = 15.0  # seconds between looks at the queue's DLQ depth and consumers

@@ -50,10 +50,11 @@ class ServiceSettings(BaseSettings):
     # Seconds a stopping service gives in-flight messages before requeueing them.
     shutdown_grace: float = Field(default=20.0, ge=0)
     # Channels consuming at once, each a batch at a time (up to CONSUMER_BATCH_SIZE
-    # deliveries in one transaction, waiting CONSUMER_BATCH_WAIT seconds to fill).
+    # deliveries in one transaction: those that arrived while the previous batch
+    # ran, after waiting CONSUMER_BATCH_WAIT seconds for more; 0 adds no latency).
     consumer_concurrency: int = Field(default=2, ge=1, le=64)
     consumer_batch_size: int = Field(default=32, ge=1, le=500)
-    consumer_batch_wait: float = Field(default=0.005, ge=0, le=1)
+    consumer_batch_wait: float = Field(default=0.0, ge=0, le=1)
     # Connections each process keeps to its database. Budget them against the
     # server's max_connections: processes x (pool + 1 for LISTEN). The default
     # fits `make run` (five processes, 30) beside a full test run in PostgreSQL's
