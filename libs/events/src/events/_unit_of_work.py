@@ -21,6 +21,7 @@ from events._transaction import Transaction, transaction
 log = structlog.get_logger("events.consumer")
 
 E = TypeVar("E", bound=Event)
+R = TypeVar("R")
 Handler = Callable[[E, Transaction], Awaitable[None]]
 """``async def on_something(event, tx) -> None``: write with ``tx.session``, ``tx.emit``."""
 
@@ -48,13 +49,9 @@ async def handle_delivery(
     fresh connection, rather than the message going round a retry queue. It is
     safe even if the failure hit the COMMIT: the inbox answers "duplicate".
     """
-    try:
-        return await _handle_once(sessions, consumer, envelope, event, handler)
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-        log.info("event.connection_replaced", queue=consumer, error=type(exc.orig).__name__)
-        return await _handle_once(sessions, consumer, envelope, event, handler)
+    return await _on_a_live_connection(
+        consumer, lambda: _handle_once(sessions, consumer, envelope, event, handler)
+    )
 
 
 async def _handle_once(
@@ -86,13 +83,21 @@ async def handle_batch(
     the batch is kept), or the error itself if the batch failed elsewhere. A
     connection found dead is replaced at once, as for one delivery.
     """
+    return await _on_a_live_connection(
+        consumer, lambda: _batch_once(sessions, consumer, deliveries, handlers, prepare)
+    )
+
+
+async def _on_a_live_connection(consumer: str, unit_of_work: Callable[[], Awaitable[R]]) -> R:
+    """Run it; if its connection had died while pooled, once more at once (see
+    ``handle_delivery``)."""
     try:
-        return await _batch_once(sessions, consumer, deliveries, handlers, prepare)
+        return await unit_of_work()
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         log.info("event.connection_replaced", queue=consumer, error=type(exc.orig).__name__)
-        return await _batch_once(sessions, consumer, deliveries, handlers, prepare)
+        return await unit_of_work()
 
 
 async def _batch_once(
