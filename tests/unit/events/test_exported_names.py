@@ -37,6 +37,7 @@ def test_the_exported_names_are_exactly_these() -> None:
         "declare_queue",
         "handle_delivery",
         "message_for",
+        "trace_headers",
         "transaction",
     }
     assert len(events.__all__) == len(set(events.__all__))

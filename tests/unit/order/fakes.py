@@ -16,7 +16,7 @@ tests/integration/order.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -82,10 +82,11 @@ class FakeOrderRepository:
         # Orders this transaction has read with lock=True.
         self.locked: set[UUID] = set()
 
-    async def add(self, order: Order) -> None:
-        if order.id in self.rows:
-            raise AssertionError(f"order {order.id} already exists (primary key)")
-        self.rows[order.id] = copy.deepcopy(order)
+    async def add(self, orders: Sequence[Order]) -> None:
+        for order in orders:
+            if order.id in self.rows:
+                raise AssertionError(f"order {order.id} already exists (primary key)")
+            self.rows[order.id] = copy.deepcopy(order)
 
     async def get(self, order_id: UUID, *, lock: bool = False) -> Order | None:
         if lock:
@@ -138,13 +139,18 @@ class FakeIdempotencyKeys:
         self._clock = clock
 
     async def claim(
-        self, key: str, request_hash: str, order_id: UUID, *, expired_before: datetime
-    ) -> bool:
-        if key in self.rows and self.used_at[key] >= expired_before:
-            return False
-        self.rows[key] = IdempotencyRecord(key, request_hash, order_id)
-        self.used_at[key] = self._clock()
-        return True
+        self, claims: Sequence[IdempotencyRecord], *, expired_before: datetime
+    ) -> set[str]:
+        if len({claim.key for claim in claims}) != len(claims):
+            raise AssertionError("one key twice in a claim (PostgreSQL refuses that)")
+        claimed = set()
+        for claim in claims:
+            if claim.key in self.rows and self.used_at[claim.key] >= expired_before:
+                continue
+            self.rows[claim.key] = claim
+            self.used_at[claim.key] = self._clock()
+            claimed.add(claim.key)
+        return claimed
 
     async def find(self, key: str) -> IdempotencyRecord | None:
         return self.rows.get(key)

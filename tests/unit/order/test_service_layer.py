@@ -105,8 +105,10 @@ async def test_the_fakes_stand_in_for_the_real_protocols() -> None:
     assert await orders.get(uuid4(), lock=True) is None
     order_id = uuid4()
     long_ago = datetime(2000, 1, 1, tzinfo=UTC)
-    assert await keys.claim("k", "hash", order_id, expired_before=long_ago)
-    assert not await keys.claim("k", "other hash", uuid4(), expired_before=long_ago)
+    first = IdempotencyRecord("k", "hash", order_id)
+    assert await keys.claim([first], expired_before=long_ago) == {"k"}
+    again = IdempotencyRecord("k", "other hash", uuid4())
+    assert await keys.claim([again], expired_before=long_ago) == set()
     assert await keys.find("k") == IdempotencyRecord("k", "hash", order_id)
     assert uow.caused_by is None
 
@@ -240,6 +242,38 @@ async def test_different_keys_place_different_orders(db: FakeOrderDatabase) -> N
 
     assert first.id != second.id
     assert [e.type for e in db.outbox] == ["order.created", "order.created"]
+
+
+# --- orders placed together (the api's group commit) -----------------------------
+
+
+async def test_orders_placed_together_each_get_their_own_answer(db: FakeOrderDatabase) -> None:
+    earlier = await place(db, command(key="used-before"))
+    commands = [
+        command(key="k-new"),
+        command(("NO-SUCH-SKU", 1), key="k-refused"),
+        command(key="used-before"),
+        command(key="k-new"),  # a twin of the first, in the same transaction
+        command(key="k-new", token="tok_other"),  # the first's key, another body
+        command(("MOUSE-01", 1)),
+    ]
+
+    async with FakeUnitOfWork(db) as uow:
+        placed = await service_layer.place_orders(uow, commands, DEPENDENCIES)
+
+    new, refused, replayed, twin, conflict, unkeyed = placed
+    assert isinstance(new, Order)
+    assert isinstance(unkeyed, Order)
+    assert isinstance(refused, UnorderableLines)
+    assert isinstance(replayed, Order)
+    assert replayed.id == earlier.id
+    assert isinstance(twin, Order)
+    assert twin.id == new.id
+    assert isinstance(conflict, service_layer.IdempotencyConflict)
+    assert sorted(db.orders) == sorted([earlier.id, new.id, unkeyed.id])
+    assert [e.correlation_id for e in db.outbox] == [str(o.id) for o in (earlier, new, unkeyed)]
+    assert "k-refused" not in db.idempotency_keys  # refused: its key stays unused
+    assert db.idempotency_keys["k-new"].order_id == new.id
 
 
 # --- the saga's join --------------------------------------------------------------

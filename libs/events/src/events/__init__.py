@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from events._outbox import OutboxRelay
     from events._publisher import AmqpPublisher, Publisher
     from events._tables import create_messaging_tables
+    from events._tracing import current_trace_headers as trace_headers
     from events._transaction import Transaction, transaction
     from events._unit_of_work import Handler, handle_delivery
 
@@ -67,15 +68,18 @@ _LAZY = {
     "declare_queue": "_declare",
     "handle_delivery": "_unit_of_work",
     "message_for": "_message",
+    "trace_headers": "_tracing",
     "transaction": "_transaction",
 }
+# Public names spelled otherwise inside their module.
+_ALIASES = {"trace_headers": "current_trace_headers"}
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'events' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"events.{module}"), name)
+    value = getattr(importlib.import_module(f"events.{module}"), _ALIASES.get(name, name))
     globals()[name] = value
     return value
 
@@ -112,5 +116,6 @@ __all__ = [
     "declare_queue",
     "handle_delivery",
     "message_for",
+    "trace_headers",
     "transaction",
 ]

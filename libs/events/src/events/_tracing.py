@@ -13,6 +13,8 @@ tracer = trace.get_tracer("events")
 
 
 def current_trace_headers() -> dict[str, str]:
+    """The current trace context as W3C headers (``traceparent``, ...): what an
+    event emitted now continues."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier

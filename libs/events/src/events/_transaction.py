@@ -3,7 +3,7 @@ events it causes, written to the outbox in that same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,9 +37,13 @@ class Transaction:
         joined._after_commit = self._after_commit
         return joined
 
-    def emit(self, event: Event) -> Envelope:
+    def emit(self, event: Event, *, trace: Mapping[str, str] | None = None) -> Envelope:
+        """Stage ``event``. It continues ``trace`` (W3C trace context headers, as
+        ``trace_headers()`` captured them), by default the caller's current trace:
+        pass one when emitting on behalf of a request from another task."""
         envelope = Envelope.wrap(event, caused_by=self.caused_by)
-        self._staged.append(Staged(envelope, current_trace_headers()))
+        headers = current_trace_headers() if trace is None else dict(trace)
+        self._staged.append(Staged(envelope, headers))
         return envelope
 
     @property

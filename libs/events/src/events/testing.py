@@ -121,7 +121,7 @@ class FakeUnitOfWork:
         self.committed = False
         self.rolled_back = False
 
-    def emit(self, event: Event) -> Envelope:
+    def emit(self, event: Event, *, trace: Mapping[str, str] | None = None) -> Envelope:
         envelope = Envelope.wrap(event, caused_by=self.caused_by)
         self.emitted.append(event)
         self.envelopes.append(envelope)

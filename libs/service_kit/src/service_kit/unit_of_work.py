@@ -12,7 +12,7 @@ being handled. A service adds its repositories:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from events import Envelope, Event, Transaction
@@ -22,8 +22,9 @@ class UnitOfWork(Protocol):
     # The event being handled, when a delivery opened this unit of work.
     caused_by: Envelope | None
 
-    def emit(self, event: Event) -> Envelope:
-        """Stage ``event``: it is published if and only if the transaction commits."""
+    def emit(self, event: Event, *, trace: Mapping[str, str] | None = None) -> Envelope:
+        """Stage ``event``: it is published if and only if the transaction commits.
+        ``trace``: the request's trace it continues, when not the current one."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction has committed (counters, never twice)."""

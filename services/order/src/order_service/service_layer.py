@@ -3,7 +3,7 @@ a route per request (placing, reading), the consumer per delivery (the join)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -13,8 +13,9 @@ import structlog
 from events import Envelope, PermanentError
 
 from order_service.adapters.metrics import DEADLINES_EXCEEDED, order_entered
+from order_service.adapters.repository import IdempotencyRecord
 from order_service.domain import idempotency
-from order_service.domain.catalogue import Product, RequestedLine, price_lines
+from order_service.domain.catalogue import Product, RequestedLine, UnorderableLines, price_lines
 from order_service.domain.order import Answer, Order, StatusChange
 from order_service.domain.outcomes import Outcome
 from order_service.domain.status import OrderStatus
@@ -31,6 +32,9 @@ class PlaceOrder:
     payment_token: str
     request_hash: str
     idempotency_key: str | None = None
+    # The request's trace, which ``order.created`` continues (orders placed
+    # together are written by one task, outside each request's own context).
+    trace: Mapping[str, str] | None = None
 
 
 class IdempotencyConflict(Exception):
@@ -54,37 +58,94 @@ class Placing(Protocol):
 
 
 async def place_order(uow: UnitOfWork, command: PlaceOrder, deps: Placing) -> Order:
-    """Place the order with its ``order.created`` event, or return the one this
-    idempotency key already placed. Raises ``UnorderableLines`` (unknown or
-    repeated SKUs) and ``IdempotencyConflict``.
+    """``place_orders`` of one: the order, or raises what refused it."""
+    (placed,) = await place_orders(uow, [command], deps)
+    if isinstance(placed, Exception):
+        raise placed
+    return placed
 
-    The key is claimed first, so a concurrent twin waits on it before any work.
+
+async def place_orders(
+    uow: UnitOfWork, commands: Sequence[PlaceOrder], deps: Placing
+) -> list[Order | Exception]:
+    """Place each order with its ``order.created`` event, all in ``uow``'s
+    transaction; for each command, its order, the one its idempotency key already
+    placed, or what refused it: ``UnorderableLines`` (unknown or repeated SKUs) or
+    ``IdempotencyConflict``. One command refused leaves the others placed.
+
+    Lines are priced before any key is claimed, so a refused request leaves its
+    key unused; keys are claimed before anything is written, so a concurrent twin
+    waits on the claim. A key twice in ``commands`` is the second a twin of the first.
     """
-    order_id, now = uuid4(), deps.clock()
-    key = command.idempotency_key
-    if key is not None and not await uow.idempotency_keys.claim(
-        key, command.request_hash, order_id, expired_before=now - deps.idempotency_ttl
-    ):
-        # Used before, or by a twin request whose commit our claim waited for:
-        # either way its order is committed and visible to the next statement.
-        return await _placed_earlier(uow, key, command.request_hash)
-    prices = await uow.catalogue.prices_of(line.sku for line in command.lines)
-    order = Order.place(
-        id=order_id,
-        customer_id=command.customer_id,
-        email=command.email,
-        lines=price_lines(command.lines, prices),
-        at=now,
-        deadline=deps.deadline,
+    now = deps.clock()
+    prices = await uow.catalogue.prices_of(
+        line.sku for command in commands for line in command.lines
     )
+    results: list[Order | Exception | None] = [None] * len(commands)
+    new: dict[int, Order] = {}
+    for i, command in enumerate(commands):
+        try:
+            lines = price_lines(command.lines, prices)
+        except UnorderableLines as refused:
+            results[i] = refused
+            continue
+        new[i] = Order.place(
+            id=uuid4(),
+            customer_id=command.customer_id,
+            email=command.email,
+            lines=lines,
+            at=now,
+            deadline=deps.deadline,
+        )
+
+    claimants: dict[str, int] = {}  # key → the command that claims it
+    twins: list[int] = []
+    for i in new:
+        key = commands[i].idempotency_key
+        if key in claimants:
+            twins.append(i)
+        elif key is not None:
+            claimants[key] = i
+    for i in twins:
+        del new[i]
+    claimed = await uow.idempotency_keys.claim(
+        [
+            IdempotencyRecord(key, commands[i].request_hash, new[i].id)
+            for key, i in claimants.items()
+        ],
+        expired_before=now - deps.idempotency_ttl,
+    )
+    for key, i in claimants.items():
+        if key not in claimed:
+            # Used before, or by a twin request whose commit our claim waited for:
+            # either way its order is committed and visible to the next statement.
+            del new[i]
+            results[i] = await _placed_earlier(uow, key, commands[i].request_hash)
+
+    for i, order in new.items():
+        _accept(uow, order, commands[i], deps)
+        results[i] = order
+    await uow.orders.add(list(new.values()))
+    for i in twins:
+        key = commands[i].idempotency_key
+        assert key is not None
+        results[i] = await _placed_earlier(uow, key, commands[i].request_hash)
+    return [_given(result) for result in results]
+
+
+def _given(result: Order | Exception | None) -> Order | Exception:
+    if result is None:  # pragma: no cover - every command is answered above
+        raise RuntimeError("a command was left without an answer")
+    return result
+
+
+def _accept(uow: UnitOfWork, order: Order, command: PlaceOrder, deps: Placing) -> None:
     sealed = deps.payment_tokens.seal(command.payment_token)
-    created = uow.emit(order.created(sealed_payment_token=sealed))
+    created = uow.emit(order.created(sealed_payment_token=sealed), trace=command.trace)
     order.entered(_entered(OrderStatus.PENDING, order.created_at, created))
-    await uow.orders.add(order)
     uow.after_commit(order_entered(OrderStatus.PENDING))
     with structlog.contextvars.bound_contextvars(correlation_id=str(order.id)):
         log.info("order.placed", total=str(order.total), lines=len(order.lines))
-    return order
 
 
 async def record_outcome(uow: UnitOfWork, order_id: UUID, outcome: Outcome) -> None:
@@ -158,14 +219,15 @@ def _entered(status: OrderStatus, at: datetime, cause: Envelope) -> StatusChange
     return StatusChange(status, at, cause.type, cause.id)
 
 
-async def _placed_earlier(uow: UnitOfWork, key: str, request_hash: str) -> Order:
+async def _placed_earlier(uow: UnitOfWork, key: str, request_hash: str) -> Order | Exception:
+    """The order ``key`` placed, or the conflict if it was for another request."""
     record = await uow.idempotency_keys.find(key)
     if record is None:  # pragma: no cover - a claimed key is never deleted
         raise RuntimeError(f"idempotency key {key!r} conflicted but cannot be found")
     with structlog.contextvars.bound_contextvars(correlation_id=str(record.order_id)):
         if not idempotency.same_request(record.request_hash, request_hash):
             log.info("order.idempotency_conflict")
-            raise IdempotencyConflict(
+            return IdempotencyConflict(
                 "this Idempotency-Key was already used with a different request body"
             )
         order = await uow.orders.get(record.order_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +46,8 @@ _OUTCOME_WORDS = {
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
+    """A key with the request it was claimed for (also what ``claim`` is given)."""
+
     key: str
     request_hash: str
     order_id: UUID
@@ -59,8 +61,8 @@ class Catalogue(Protocol):
 
 
 class OrderRepository(Protocol):
-    async def add(self, order: Order) -> None:
-        """Insert a new order with its lines and its history so far."""
+    async def add(self, orders: Sequence[Order]) -> None:
+        """Insert new orders with their lines and their history so far."""
 
     async def get(self, order_id: UUID, *, lock: bool = False) -> Order | None:
         """``lock=True`` holds the order's row until the transaction ends."""
@@ -78,10 +80,11 @@ class OrderRepository(Protocol):
 
 class IdempotencyKeys(Protocol):
     async def claim(
-        self, key: str, request_hash: str, order_id: UUID, *, expired_before: datetime
-    ) -> bool:
-        """Claim ``key`` for this request (also a key used before ``expired_before``);
-        False if another transaction holds it."""
+        self, claims: Sequence[IdempotencyRecord], *, expired_before: datetime
+    ) -> set[str]:
+        """Claim each key for its request (also a key used before ``expired_before``);
+        the keys claimed. The keys are distinct; one another transaction holds is
+        waited for, and not claimed if that transaction commits."""
 
     async def find(self, key: str) -> IdempotencyRecord | None: ...
 
@@ -163,8 +166,13 @@ class SqlOrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, order: Order) -> None:
-        await self._session.execute(_ADD_ORDER, {**_order_values(order), "id": order.id})
+    async def add(self, orders: Sequence[Order]) -> None:
+        # Three statements however many orders (asyncpg's executemany pipelines the rows).
+        if not orders:
+            return
+        await self._session.execute(
+            _ADD_ORDER, [{**_order_values(order), "id": order.id} for order in orders]
+        )
         await self._session.execute(
             _ADD_LINES,
             [
@@ -175,11 +183,14 @@ class SqlOrderRepository:
                     "quantity": line.quantity,
                     "unit_price": line.unit_price,
                 }
+                for order in orders
                 for line_no, line in enumerate(order.lines, start=1)
             ],
         )
-        for change in order.history:
-            await self._add_change(order.id, change)
+        await self._session.execute(
+            _ADD_CHANGE,
+            [_change_values(order.id, change) for order in orders for change in order.history],
+        )
 
     async def get(self, order_id: UUID, *, lock: bool = False) -> Order | None:
         """The lock serialises the saga's join: two outcomes of one order arriving at
@@ -202,16 +213,17 @@ class SqlOrderRepository:
         return since
 
     async def _add_change(self, order_id: UUID, change: StatusChange) -> None:
-        await self._session.execute(
-            _ADD_CHANGE,
-            {
-                "order_id": order_id,
-                "status": change.status.value,
-                "at": change.at,
-                "event_type": change.event_type,
-                "event_id": change.event_id,
-            },
-        )
+        await self._session.execute(_ADD_CHANGE, _change_values(order_id, change))
+
+
+def _change_values(order_id: UUID, change: StatusChange) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "status": change.status.value,
+        "at": change.at,
+        "event_type": change.event_type,
+        "event_id": change.event_id,
+    }
 
 
 def _to_order(row: Row[Any]) -> Order:
@@ -274,13 +286,26 @@ def _outcome(side: Side, row: Row[Any]) -> Outcome | None:
 _FIND_KEY = select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
     idempotency_keys.c.key == bindparam("key")
 )
-_NEW_KEY = insert(idempotency_keys)
+# The keys of a whole batch in one statement, in key order: two transactions
+# claiming overlapping keys lock them in the same order, so they never deadlock.
+_CLAIMS = select(
+    func.unnest(bindparam("keys", type_=ARRAY(idempotency_keys.c.key.type))).label("key"),
+    func.unnest(bindparam("hashes", type_=ARRAY(idempotency_keys.c.request_hash.type))).label(
+        "request_hash"
+    ),
+    func.unnest(bindparam("order_ids", type_=ARRAY(idempotency_keys.c.order_id.type))).label(
+        "order_id"
+    ),
+).subquery()
+_NEW_KEYS = insert(idempotency_keys).from_select(
+    ["key", "request_hash", "order_id"], select(_CLAIMS).order_by(_CLAIMS.c.key)
+)
 # A key used before its expiry is taken over as if new (payment APIs do the same).
-_CLAIM_KEY = _NEW_KEY.on_conflict_do_update(
+_CLAIM_KEYS = _NEW_KEYS.on_conflict_do_update(
     index_elements=[idempotency_keys.c.key],
     set_={
-        "request_hash": _NEW_KEY.excluded.request_hash,
-        "order_id": _NEW_KEY.excluded.order_id,
+        "request_hash": _NEW_KEYS.excluded.request_hash,
+        "order_id": _NEW_KEYS.excluded.order_id,
         "created_at": func.now(),
     },
     where=idempotency_keys.c.created_at < bindparam("expired_before"),
@@ -299,20 +324,22 @@ class SqlIdempotencyKeys:
         return None if row is None else IdempotencyRecord(key, row.request_hash, row.order_id)
 
     async def claim(
-        self, key: str, request_hash: str, order_id: UUID, *, expired_before: datetime
-    ) -> bool:
+        self, claims: Sequence[IdempotencyRecord], *, expired_before: datetime
+    ) -> set[str]:
         """A concurrent claim of the same key waits on the primary key until the
-        holder commits (→ conflict, False) or rolls back (→ this one claims it)."""
+        holder commits (→ conflict, not claimed) or rolls back (→ claimed here)."""
+        if not claims:
+            return set()
         result = await self._session.execute(
-            _CLAIM_KEY,
+            _CLAIM_KEYS,
             {
-                "key": key,
-                "request_hash": request_hash,
-                "order_id": order_id,
+                "keys": [claim.key for claim in claims],
+                "hashes": [claim.request_hash for claim in claims],
+                "order_ids": [claim.order_id for claim in claims],
                 "expired_before": expired_before,
             },
         )
-        return result.first() is not None
+        return set(result.scalars())
 
     async def forget(self, *, used_before: datetime) -> int:
         result = await self._session.execute(_FORGET_KEYS, {"used_before": used_before})

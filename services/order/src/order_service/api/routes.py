@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+from events import trace_headers
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
 from service_kit import AUTH_RESPONSES, DatabaseDep, Principal, dependency, requires
@@ -58,7 +59,6 @@ async def list_products(db: DatabaseDep) -> list[ProductPublic]:
 )
 async def place_order(
     body: OrderCreate,
-    db: DatabaseDep,
     deps: DependenciesDep,
     customer: Customer,
     response: Response,
@@ -76,10 +76,10 @@ async def place_order(
         payment_token=body.payment_token,
         request_hash=idempotency.fingerprint(body.model_dump(mode="json")),
         idempotency_key=idempotency_key,
+        trace=trace_headers(),
     )
     try:
-        async with db.unit_of_work(SqlUnitOfWork) as uow:
-            order = await service_layer.place_order(uow, command, deps)
+        order = await deps.place(command)
     except UnorderableLines as exc:
         raise RequestValidationError([_line_error(p) for p in exc.problems]) from exc
     except service_layer.IdempotencyConflict as exc:
