@@ -67,14 +67,16 @@ def parse_capabilities(top_help: str, serve_help: str) -> Capabilities:
 class ProcessPlan:
     """One service process: its name in the bench (CPU group, log file), its
     service, the arguments of ``<service>-service``, whether it serves the
-    service's HTTP API (the bench sends its requests there) and whether it
-    migrates the service's database on start (one process per service does)."""
+    service's HTTP API (the bench sends its requests there), whether it
+    migrates the service's database on start (one process per service does) and
+    whether it takes the orders (the front door, never run at a lower priority)."""
 
     name: str
     service: str
     args: tuple[str, ...]
     http: bool = True
     migrates: bool = True
+    front_door: bool = False
 
 
 def process_plan(caps: Capabilities) -> list[ProcessPlan]:
@@ -84,15 +86,26 @@ def process_plan(caps: Capabilities) -> list[ProcessPlan]:
     for service in SERVICES:
         if service == "order" and caps.split_order:
             plan.append(
-                ProcessPlan("order-api", "order", ("serve", "--role", "api"), migrates=False)
+                ProcessPlan(
+                    "order-api",
+                    "order",
+                    ("serve", "--role", "api"),
+                    migrates=False,
+                    front_door=True,
+                )
             )
             plan.append(
                 ProcessPlan("order-worker", "order", ("serve", "--role", "worker"), http=False)
             )
         elif "all" in caps.roles:
-            plan.append(ProcessPlan(service, service, ("serve", "--role", "all")))
+            plan.append(
+                ProcessPlan(
+                    service, service, ("serve", "--role", "all"), front_door=service == "order"
+                )
+            )
         else:
-            plan.append(ProcessPlan(service, service, ("serve",) if caps.serve else ()))
+            args = ("serve",) if caps.serve else ()
+            plan.append(ProcessPlan(service, service, args, front_door=service == "order"))
     return plan
 
 

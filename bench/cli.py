@@ -58,6 +58,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--burst-rate", type=float, help="offered orders/s of the burst")
     parser.add_argument("--outage-down", type=float, help="seconds the email service is down")
     parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="niceness of every service process but the one taking the orders, as "
+        "`make run` starts them (Procfile: nice -n 10): the front door first, the "
+        "queue drained with what is left (default 10; 0: all equal)",
+    )
+    parser.add_argument(
         "--inflight",
         type=int,
         default=32,
@@ -276,6 +284,7 @@ async def _compare(
         "scale": asdict(scale),
         "machine": machine,
         "service_env": extra_env,
+        "worker_nice": args.worker_nice,
         "inflight": args.inflight,
         "retries": args.retries,
         "tag": args.tag,
@@ -402,6 +411,7 @@ async def _run_all(
         inflight=args.inflight,
         retries=args.retries,
         keep_logs=keep_logs or args.keep_logs,
+        worker_nice=args.worker_nice,
     )
     try:
         processes = len(ctx.build.plan)
