@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -35,6 +36,11 @@ ALGORITHMS = ["Ed25519", "EdDSA", "RS256", "ES256"]
 LEEWAY_SECONDS = 30
 JWKS_REFRESH_SECONDS = 60.0
 MAX_TOKEN_LENGTH = 8192
+# Tokens whose signature was checked, remembered (least recently used out): a
+# client sends the same token with every request until it expires, and checking
+# an Ed25519 signature was a tenth of the order API's CPU per POST. Expiry and
+# the other claims are still checked on every use.
+VERIFIED_TOKENS = 4096
 
 Key = OKPKey | RSAKey | ECKey
 
@@ -82,6 +88,7 @@ class TokenVerifier:
     ) -> None:
         self._keys = keys
         self._jwks_url = jwks_url
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._fetched_at = 0.0
         self._clock = clock
         self._claims = JWTClaimsRegistry(
@@ -112,11 +119,32 @@ class TokenVerifier:
             response = await client.get(self._jwks_url)
             response.raise_for_status()
         self._keys = KeySet.import_key_set(response.json())
+        self._verified.clear()  # a key that was withdrawn vouches for no token any more
         log.info("auth.keys_fetched", keys=len(self._keys.keys))
 
     async def verify(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthorized("token too long")
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = await self._signed_claims(token)
+            self._verified[token] = claims
+            if len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
+        else:
+            self._verified.move_to_end(token)
+        try:
+            self._claims.validate(claims)
+        except JoseError as exc:
+            self._verified.pop(token, None)
+            raise Unauthorized(f"token rejected: {exc.description or exc.error}") from exc
+        subject, scope = claims.get("sub"), claims.get("scope", "")
+        if not isinstance(subject, str) or not subject or not isinstance(scope, str):
+            raise Unauthorized("token has no usable subject or scope")
+        return Principal(subject=subject, scopes=frozenset(scope.split()))
+
+    async def _signed_claims(self, token: str) -> dict[str, Any]:
+        """The token's claims, if its signature is one of our keys'."""
         try:
             decoded = jwt.decode(token, self._keys, algorithms=ALGORITHMS)
         except ValueError as exc:
@@ -130,15 +158,7 @@ class TokenVerifier:
                 raise Unauthorized("token signature not valid") from again
         except JoseError as exc:
             raise Unauthorized("token signature not valid") from exc
-        claims: Mapping[str, Any] = decoded.claims
-        try:
-            self._claims.validate(dict(claims))
-        except JoseError as exc:
-            raise Unauthorized(f"token rejected: {exc.description or exc.error}") from exc
-        subject, scope = claims.get("sub"), claims.get("scope", "")
-        if not isinstance(subject, str) or not subject or not isinstance(scope, str):
-            raise Unauthorized("token has no usable subject or scope")
-        return Principal(subject=subject, scopes=frozenset(scope.split()))
+        return dict(decoded.claims)
 
 
 def _public_key(pem: str | bytes) -> Key:
