@@ -33,6 +33,7 @@ from service_kit.http import (
     install_input_error_handlers,
 )
 from service_kit.migrations import upgrade_head
+from service_kit.priority import lower_priority
 from service_kit.runtime import Runtime, running
 from service_kit.settings import Role
 from service_kit.telemetry import configure_tracing
@@ -218,6 +219,7 @@ def main(definition: ServiceDefinition[S, U, D]) -> None:
         upgrade_head(definition.migrations, settings.sqlalchemy_url, definition.tables)
         if command == "migrate":
             return
+    lower_priority(settings.cpu_niceness)
     uvicorn.run(
         create_app(definition, settings, role=role),
         host=settings.host,

@@ -60,6 +60,10 @@ class ServiceSettings(BaseSettings):
     # fits `make run` (five processes, 30) beside a full test run in PostgreSQL's
     # default 100 on a two-core machine, where more would only wait for CPU.
     db_pool_size: int = Field(default=5, ge=1, le=200)
+    # Added to the process's niceness at start (CPU_NICENESS): processes that
+    # drain queues run below the front door, so on a busy machine a burst of
+    # requests is answered first and the backlog drained with what is left.
+    cpu_niceness: int = Field(default=0, ge=0, le=19)
     # Remembered deliveries (inbox) are forgotten after this; a dead letter older
     # than it must not be replayed (shopctl refuses unless forced).
     inbox_retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
