@@ -16,8 +16,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.utils import is_body_allowed_for_status_code
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -27,7 +25,6 @@ from service_kit.database import UNAVAILABLE_ERRORS, is_unavailable, why_unavail
 from service_kit.inputs import check_json_body, printable
 
 log = structlog.get_logger("service_kit.http")
-tracer = trace.get_tracer("service_kit.http")
 
 RETRY_AFTER_SECONDS = "5"
 # All request header lines together (names, values, separators). A maximal bearer
@@ -83,24 +80,6 @@ async def _send_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-class TraceRequests:
-    """A server span per request, continuing an incoming W3C ``traceparent``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        name = f"{scope['method']} {scope['path']}"
-        with tracer.start_as_current_span(
-            name, context=propagate.extract(carrier), kind=SpanKind.SERVER
-        ):
-            await self.app(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
