@@ -27,6 +27,16 @@ class Doubler:
         return [ValueError("seven") if item == 7 else item * 2 for item in items]
 
 
+async def hold_a_batch(group: GroupCommit[int, int], run: Doubler) -> asyncio.Task[int]:
+    """Submit 0 and hold its batch on the gate: what is submitted next waits for
+    the next batch (release with ``run.gate.set()``)."""
+    run.gate.clear()
+    held = asyncio.create_task(group.submit(0))
+    while not run.batches:
+        await asyncio.sleep(0)
+    return held
+
+
 async def test_a_lone_item_goes_at_once_in_a_batch_of_its_own() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1) as group:
@@ -37,24 +47,18 @@ async def test_a_lone_item_goes_at_once_in_a_batch_of_its_own() -> None:
 async def test_items_that_arrive_while_a_batch_runs_share_the_next_one() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1, max_batch=3) as group:
-        run.gate.clear()
-        first = asyncio.create_task(group.submit(1))
-        while not run.batches:  # the runner holds [1] on the gate
-            await asyncio.sleep(0)
-        rest = [asyncio.create_task(group.submit(n)) for n in (2, 3, 4, 5)]
+        held = await hold_a_batch(group, run)
+        rest = [asyncio.create_task(group.submit(n)) for n in (1, 2, 3, 4)]
         await asyncio.sleep(0)
         run.gate.set()
-        assert await asyncio.wait_for(asyncio.gather(first, *rest), 5) == [2, 4, 6, 8, 10]
-    assert run.batches == [[1], [2, 3, 4], [5]]
+        assert await asyncio.wait_for(asyncio.gather(held, *rest), 5) == [0, 2, 4, 6, 8]
+    assert run.batches == [[0], [1, 2, 3], [4]]
 
 
 async def test_an_item_refused_alone_leaves_the_others_their_results() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1) as group:
-        run.gate.clear()
-        held = asyncio.create_task(group.submit(0))
-        while not run.batches:
-            await asyncio.sleep(0)
+        held = await hold_a_batch(group, run)
         eight, seven = asyncio.create_task(group.submit(8)), asyncio.create_task(group.submit(7))
         await asyncio.sleep(0)
         run.gate.set()
@@ -68,10 +72,7 @@ async def test_an_item_refused_alone_leaves_the_others_their_results() -> None:
 async def test_a_failing_batch_is_run_again_one_by_one_so_only_the_bad_item_fails() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1) as group:
-        run.gate.clear()
-        held = asyncio.create_task(group.submit(0))
-        while not run.batches:
-            await asyncio.sleep(0)
+        held = await hold_a_batch(group, run)
         others = [asyncio.create_task(group.submit(n)) for n in (1, -1, 2)]
         await asyncio.sleep(0)
         run.gate.set()
@@ -85,10 +86,7 @@ async def test_a_failing_batch_is_run_again_one_by_one_so_only_the_bad_item_fail
 async def test_a_shared_failure_is_everyones_at_once_and_not_retried() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1, shared_failure=lambda _: True) as group:
-        run.gate.clear()
-        held = asyncio.create_task(group.submit(0))
-        while not run.batches:
-            await asyncio.sleep(0)
+        held = await hold_a_batch(group, run)
         others = [asyncio.create_task(group.submit(n)) for n in (1, -1, 2)]
         await asyncio.sleep(0)
         run.gate.set()
@@ -118,10 +116,7 @@ async def test_closing_finishes_what_was_submitted_then_refuses_more() -> None:
 async def test_a_submitter_that_gave_up_does_not_disturb_the_batch() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1) as group:
-        run.gate.clear()
-        held = asyncio.create_task(group.submit(0))
-        while not run.batches:
-            await asyncio.sleep(0)
+        held = await hold_a_batch(group, run)
         gone, kept = asyncio.create_task(group.submit(1)), asyncio.create_task(group.submit(2))
         await asyncio.sleep(0)
         gone.cancel()
