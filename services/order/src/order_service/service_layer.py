@@ -83,12 +83,20 @@ async def place_orders(
     )
     results: list[Order | Exception | None] = [None] * len(commands)
     new: dict[int, Order] = {}
+    claimants: dict[str, int] = {}  # key → the command that claims it
+    twins: dict[int, str] = {}  # command → its key, claimed by an earlier one here
     for i, command in enumerate(commands):
         try:
             lines = price_lines(command.lines, prices)
         except UnorderableLines as refused:
             results[i] = refused
             continue
+        key = command.idempotency_key
+        if key is not None and key in claimants:
+            twins[i] = key
+            continue
+        if key is not None:
+            claimants[key] = i
         new[i] = Order.place(
             id=uuid4(),
             customer_id=command.customer_id,
@@ -97,17 +105,6 @@ async def place_orders(
             at=now,
             deadline=deps.deadline,
         )
-
-    claimants: dict[str, int] = {}  # key → the command that claims it
-    twins: list[int] = []
-    for i in new:
-        key = commands[i].idempotency_key
-        if key in claimants:
-            twins.append(i)
-        elif key is not None:
-            claimants[key] = i
-    for i in twins:
-        del new[i]
     claimed = await uow.idempotency_keys.claim(
         [
             IdempotencyRecord(key, commands[i].request_hash, new[i].id)
@@ -126,9 +123,7 @@ async def place_orders(
         _accept(uow, order, commands[i], deps)
         results[i] = order
     await uow.orders.add(list(new.values()))
-    for i in twins:
-        key = commands[i].idempotency_key
-        assert key is not None
+    for i, key in twins.items():
         results[i] = await _placed_earlier(uow, key, commands[i].request_hash)
     return [_given(result) for result in results]
 
