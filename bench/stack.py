@@ -35,6 +35,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 import httpx
+from service_kit import priority
 from shopctl.keys import customer_token, operator_token
 from tests.support.accounts import ShopBroker, shop_broker_users
 from tests.support.system import ServiceProcess, free_port
@@ -198,18 +199,13 @@ class Posted:
 
 
 def _lower_priority(niceness: int) -> None:
-    """In the child, before exec: ``nice -n``, and the same for its autogroup.
-
-    With Linux's autogroups (Debian's default) niceness only weighs within a
-    session, and each service process leads its own (``start_new_session``):
-    without the autogroup's, a niced process still got the CPU of an equal.
-    The session is made here first: uvloop runs this before its own setsid, and
-    the autogroup written would be the bench's."""
+    """In the child, before exec: what ``CPU_NICENESS`` does in a service, done
+    from outside so that a build without the setting is lowered alike. The
+    session is made here first: uvloop runs this before its own setsid, and the
+    autogroup lowered would be the bench's."""
     if os.getsid(0) != os.getpid():
         os.setsid()
-    os.nice(niceness)
-    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as autogroup:
-        autogroup.write(f"{niceness}\n")
+    priority.lower(niceness)
 
 
 @dataclass

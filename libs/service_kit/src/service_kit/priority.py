@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -17,14 +16,21 @@ AUTOGROUP = Path("/proc/self/autogroup")
 
 
 def lower_priority(niceness: int) -> None:
+    """``lower`` this process by ``niceness``, and say so in the log."""
+    if niceness > 0:
+        grouped = lower(niceness)
+        log.info("process.priority_lowered", niceness=os.nice(0), autogroup=grouped)
+
+
+def lower(niceness: int) -> bool:
     """Add ``niceness`` to this process's, and to its autogroup's when it leads
-    its own session (never a shared one's: that would lower its neighbours)."""
-    if niceness <= 0:
-        return
+    its own session (never a shared one's: that would lower its neighbours);
+    whether the autogroup's was. Logs nothing: fit for a child before exec."""
     os.nice(niceness)
-    grouped = False
-    if os.getsid(0) == os.getpid() and AUTOGROUP.exists():
-        with contextlib.suppress(OSError):
-            AUTOGROUP.write_text(f"{niceness}\n")
-            grouped = True
-    log.info("process.priority_lowered", niceness=os.nice(0), autogroup=grouped)
+    if os.getsid(0) != os.getpid() or not AUTOGROUP.exists():
+        return False
+    try:
+        AUTOGROUP.write_text(f"{niceness}\n")
+    except OSError:
+        return False
+    return True
