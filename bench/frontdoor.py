@@ -23,13 +23,13 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-import httpx
 from tests.support.system import free_port
 from tests.support.tokens import customer, service_env
 
 from bench.http1 import Http1Pool
 from bench.infra import ADMIN_DSN, dsn_for
 from bench.machine import process_cpu_seconds
+from bench.stack import BenchProcess
 
 CUSTOMERS = 64
 WARM_UP = 100
@@ -48,21 +48,21 @@ async def measure(root: Path, orders: int, inflight: int) -> dict[str, object]:
         "MIGRATE_ON_START": "true",
         "LOG_FORMAT": "json",
     }
-    log_path = Path(tempfile.gettempdir()) / f"{database}.log"  # the API's log, if it fails
-    with log_path.open("w") as log:
-        api = await asyncio.create_subprocess_exec(
-            str(root / ".venv/bin/order-service"),
-            "serve",
-            "--role",
-            "api",
-            env=env,
-            stdout=log,
-            stderr=log,
-            cwd=root,
-        )
+    api = BenchProcess(
+        "order-api",
+        port,
+        env,
+        Path(tempfile.gettempdir()) / f"{database}.log",  # shown if it fails to start
+        script=root / ".venv/bin/order-service",
+        args=("serve", "--role", "api"),
+        cwd=root,
+    )
     pool = Http1Pool("127.0.0.1", port, size=inflight)
     try:
-        await _wait_ready(port)
+        await api.start()
+        await api.wait_ready(timeout=60)
+        assert api.process is not None
+        pid = api.process.pid
         tokens = [customer(f"frontdoor-{n}") for n in range(CUSTOMERS)]
         gate = asyncio.Semaphore(inflight)
         statuses: dict[int, int] = {}
@@ -81,10 +81,10 @@ async def measure(root: Path, orders: int, inflight: int) -> dict[str, object]:
 
         await asyncio.gather(*(post(n) for n in range(WARM_UP)))
         statuses.clear()
-        api_before, own_cpu, started = _cpu(api.pid), time.process_time(), time.monotonic()
+        api_before, own_cpu, started = _cpu(pid), time.process_time(), time.monotonic()
         await asyncio.gather(*(post(n) for n in range(orders)))
         seconds = time.monotonic() - started
-        api_cpu = _cpu(api.pid) - api_before
+        api_cpu = _cpu(pid) - api_before
         own_cpu = time.process_time() - own_cpu
         return {
             "root": str(root),
@@ -99,8 +99,7 @@ async def measure(root: Path, orders: int, inflight: int) -> dict[str, object]:
         }
     finally:
         await pool.close()
-        api.terminate()
-        await asyncio.wait_for(api.wait(), 30)
+        await api.stop()
         await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
         await admin.close()
 
@@ -110,19 +109,6 @@ def _cpu(pid: int) -> float:
     if seconds is None:
         raise RuntimeError(f"the order API (pid {pid}) has exited")
     return seconds
-
-
-async def _wait_ready(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() < deadline:
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"the order API on port {port} was not ready within {timeout}s")
 
 
 def main() -> None:
