@@ -37,6 +37,18 @@ async def hold_a_batch(group: GroupCommit[int, int], run: Doubler) -> asyncio.Ta
     return held
 
 
+async def behind_a_held_batch(
+    group: GroupCommit[int, int], run: Doubler, items: tuple[int, ...]
+) -> list[int | BaseException]:
+    """Submit ``items`` while a batch of 0 is held, then release it: the held
+    one's result, then each item's (its exception where it failed)."""
+    held = await hold_a_batch(group, run)
+    rest = [asyncio.create_task(group.submit(item)) for item in items]
+    await asyncio.sleep(0)
+    run.gate.set()
+    return await asyncio.wait_for(asyncio.gather(held, *rest, return_exceptions=True), 5)
+
+
 async def test_a_lone_item_goes_at_once_in_a_batch_of_its_own() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1) as group:
@@ -47,11 +59,7 @@ async def test_a_lone_item_goes_at_once_in_a_batch_of_its_own() -> None:
 async def test_items_that_arrive_while_a_batch_runs_share_the_next_one() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1, max_batch=3) as group:
-        held = await hold_a_batch(group, run)
-        rest = [asyncio.create_task(group.submit(n)) for n in (1, 2, 3, 4)]
-        await asyncio.sleep(0)
-        run.gate.set()
-        assert await asyncio.wait_for(asyncio.gather(held, *rest), 5) == [0, 2, 4, 6, 8]
+        assert await behind_a_held_batch(group, run, (1, 2, 3, 4)) == [0, 2, 4, 6, 8]
     assert run.batches == [[0], [1, 2, 3], [4]]
 
 
@@ -72,12 +80,7 @@ async def test_an_item_refused_alone_leaves_the_others_their_results() -> None:
 async def test_a_failing_batch_is_run_again_one_by_one_so_only_the_bad_item_fails() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1) as group:
-        held = await hold_a_batch(group, run)
-        others = [asyncio.create_task(group.submit(n)) for n in (1, -1, 2)]
-        await asyncio.sleep(0)
-        run.gate.set()
-        await asyncio.wait_for(held, 5)
-        one, bad, two = await asyncio.wait_for(asyncio.gather(*others, return_exceptions=True), 5)
+        _, one, bad, two = await behind_a_held_batch(group, run, (1, -1, 2))
     assert (one, two) == (2, 4)
     assert isinstance(bad, ValueError)
     assert run.batches == [[0], [1, -1, 2], [1], [-1], [2]]
@@ -86,12 +89,7 @@ async def test_a_failing_batch_is_run_again_one_by_one_so_only_the_bad_item_fail
 async def test_a_shared_failure_is_everyones_at_once_and_not_retried() -> None:
     run = Doubler()
     async with GroupCommit(run, runners=1, shared_failure=lambda _: True) as group:
-        held = await hold_a_batch(group, run)
-        others = [asyncio.create_task(group.submit(n)) for n in (1, -1, 2)]
-        await asyncio.sleep(0)
-        run.gate.set()
-        await asyncio.wait_for(held, 5)
-        results = await asyncio.wait_for(asyncio.gather(*others, return_exceptions=True), 5)
+        _, *results = await behind_a_held_batch(group, run, (1, -1, 2))
     assert all(isinstance(result, ValueError) for result in results)
     assert run.batches == [[0], [1, -1, 2]]
 
