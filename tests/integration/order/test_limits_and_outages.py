@@ -1,19 +1,23 @@
-"""Edges: body size limit (413), and a database that cannot be reached (503)."""
+"""Edges: body size limit (413), a database that cannot be reached (503), and a
+connection that dies under a placement (placed all the same)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aio_pika
 import httpx
 from order_service.service import SERVICE
 from order_service.settings import Settings
 from service_kit import create_app
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.order.support import count_rows, order_body
-from tests.support.apps import wait_until, with_test_keys
+from tests.support.apps import running_app, wait_until, with_test_keys
 from tests.support.tokens import ShopAuth
 
 LIMIT = 64 * 1024
@@ -96,3 +100,39 @@ async def test_unreachable_database_is_503_with_retry_after_and_writes_nothing(
             assert read.status_code == 503
             assert "retry-after" in read.headers
         assert await probe.get(fail=False) is None, "no event may leave for a failed order"
+
+
+async def test_orders_placed_together_survive_a_connection_that_dies_under_them(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The server may end a pooled connection in the instant after checkout
+    (restart, ``pg_terminate_backend``); the checkout check cannot see that. The
+    batch of placements then runs once more at once on a fresh connection, rather
+    than answering every order in it 503."""
+    async with running_app(SERVICE, settings, role="api") as (app, client):
+        engine = app.state.runtime.database.engine
+        closed: list[str] = []
+
+        def close_under_the_first_pricing(
+            connection: Any, _cursor: Any, statement: str, *_: Any
+        ) -> None:
+            if not closed and "FROM products" in statement:
+                closed.append(statement)
+                connection.connection.driver_connection.terminate()
+
+        event.listen(engine.sync_engine, "before_cursor_execute", close_under_the_first_pricing)
+        try:
+            answers = await asyncio.gather(
+                *(
+                    client.post(
+                        "/orders", json=order_body(), headers={"Idempotency-Key": f"dies-{n}"}
+                    )
+                    for n in range(6)
+                )
+            )
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", close_under_the_first_pricing)
+    assert closed, "no placement's connection was closed"
+    assert [answer.status_code for answer in answers] == [202] * 6
+    counts = await count_rows(sessions)
+    assert (counts["orders"], counts["outbox"]) == (6, 6)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
+import structlog
 from events import Transaction, transaction
 from sqlalchemy import ColumnElement, ScalarSelect, event, func, select, text
 from sqlalchemy import exc as sa_exc
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+log = structlog.get_logger("service_kit.database")
 
 CONNECT_TIMEOUT = 3.0
 STATEMENT_TIMEOUT = 10.0
@@ -47,8 +50,8 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         # No pre-ping: with asyncpg it is BEGIN; ";"; ROLLBACK (three round trips)
         # on every checkout, a fifth of a consumer transaction's CPU. The checkout
         # check below is free and sees what the server closed; a connection that
-        # dies in the instant after fails its first statement (consumer: run
-        # again at once; HTTP: 503 + Retry-After).
+        # dies in the instant after fails its first statement (consumer and
+        # ``Database.run``: run again at once; other HTTP: 503 + Retry-After).
         pool_pre_ping=False,
         pool_timeout=CONNECT_TIMEOUT,
         connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": STATEMENT_TIMEOUT},
@@ -85,6 +88,7 @@ def create_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 U = TypeVar("U")
+R = TypeVar("R")
 
 
 class Database:
@@ -100,6 +104,34 @@ class Database:
         commits when the block ends, rolls back if it raises."""
         async with transaction(self.sessions) as tx:
             yield factory(tx)
+
+    async def run(
+        self, factory: Callable[[Transaction], U], work: Callable[[U], Awaitable[R]]
+    ) -> R:
+        """``work`` in a new ``unit_of_work``; what it returns, once committed.
+
+        The server may end a pooled connection in the instant after checkout, too
+        late for the checkout check (``create_engine``): then ``work`` fails on a
+        dead connection and is run once more at once on a fresh one (SQLAlchemy
+        has discarded the pool's older connections). Only when ``work`` itself
+        failed: nothing was committed. A connection lost at COMMIT may have
+        committed, so that error is raised, as is any second failure.
+        """
+        died: sa_exc.DBAPIError | None = None
+        try:
+            async with self.unit_of_work(factory) as uow:
+                try:
+                    return await work(uow)
+                except sa_exc.DBAPIError as exc:
+                    if exc.connection_invalidated:
+                        died = exc
+                    raise
+        except sa_exc.DBAPIError as exc:
+            if exc is not died:
+                raise
+        log.info("database.connection_replaced", error=type(died.orig).__name__)
+        async with self.unit_of_work(factory) as uow:
+            return await work(uow)
 
     async def is_ready(self) -> bool:
         try:

@@ -60,8 +60,9 @@ async def open_dependencies(settings: Settings, database: Database) -> AsyncIter
     async def place_together(
         commands: Sequence[service_layer.PlaceOrder],
     ) -> list[Order | Exception]:
-        async with database.unit_of_work(SqlUnitOfWork) as uow:
-            return await service_layer.place_orders(uow, commands, dependencies)
+        return await database.run(
+            SqlUnitOfWork, lambda uow: service_layer.place_orders(uow, commands, dependencies)
+        )
 
     async with GroupCommit(
         place_together,
