@@ -60,10 +60,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--worker-nice",
         type=int,
-        default=10,
+        default=19,
         help="niceness of every service process but the one taking the orders, as "
-        "`make run` starts them (Procfile: nice -n 10): the front door first, the "
-        "queue drained with what is left (default 10; 0: all equal)",
+        "`make run` starts them (Procfile: CPU_NICENESS=19): the front door first, the "
+        "queue drained with what is left (default 19; 0: all equal)",
     )
     parser.add_argument(
         "--inflight",
