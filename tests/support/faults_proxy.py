@@ -7,6 +7,11 @@ heartbeats (or timeouts) can tell. ``resume()`` moves the held bytes on, in orde
 so a connection that neither side gave up on carries on unharmed; connections that
 one side did give up on are closed through. New connections are accepted while
 black-holed, and held the same way.
+
+``lose_closes()`` keeps forwarding bytes but no longer passes the server's end of a
+connection on: the client got everything the server said before it went, and then
+a silent socket, as when the FIN is lost on a dying path. ``server_closed`` is set
+once the proxy has seen the server end one.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class BlackholeProxy:
         self._flowing.set()
         self._pairs: set[_Pair] = set()
         self._server: asyncio.Server | None = None
+        self._closes_lost = False
+        self.server_closed = asyncio.Event()
 
     @property
     def blackholed(self) -> bool:
@@ -59,6 +66,10 @@ class BlackholeProxy:
 
     def resume(self) -> None:
         self._flowing.set()
+
+    def lose_closes(self) -> None:
+        """From now on, the server's end of a connection does not reach the client."""
+        self._closes_lost = True
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self.host, 0)
@@ -94,7 +105,11 @@ class BlackholeProxy:
                 asyncio.create_task(self._pump(up_reader, writer)),
             ]
             # When either direction ends, end the other: a close goes through.
-            await asyncio.wait(pair.tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(pair.tasks, return_when=asyncio.FIRST_COMPLETED)
+            if pair.tasks[1] in done:
+                self.server_closed.set()
+                if self._closes_lost:  # the client keeps a silent socket until it goes
+                    await pair.tasks[0]
         except (OSError, asyncio.CancelledError):
             pass
         finally:

@@ -8,10 +8,12 @@ import pytest
 from events import Transaction
 from service_kit.database import Database, create_engine, create_sessions
 from service_kit.settings import to_driver_url
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import NewDatabase
+from tests.support.apps import wait_until
+from tests.support.faults_proxy import blackhole_proxy
 from tests.support.postgres import terminate_connections
 
 
@@ -23,12 +25,19 @@ async def test_connections_the_server_closed_are_replaced_at_checkout(
     sessions = create_sessions(engine)
     try:
         # Three connections in the pool, all idle.
+        drivers = []
         async with sessions() as a, sessions() as b, sessions() as c:
             for session in (a, b, c):
                 await session.execute(text("SELECT 1"))
+                raw = await (await session.connection()).get_raw_connection()
+                drivers.append(raw.driver_connection)
         assert engine.pool.checkedin() == 3  # type: ignore[attr-defined]
 
         assert await terminate_connections(dsn.rpartition("/")[2]) == 3
+        # The server's goodbye and its end of the socket are read by the event
+        # loop in turn. Until both are, asyncpg cannot know the connection is
+        # gone (CI once checked out in between); this test is about after.
+        await wait_until(lambda: _all_closed(drivers))
 
         # Without a ping, each of them would fail its first statement.
         async with sessions() as a, sessions() as b, sessions() as c:
@@ -36,6 +45,10 @@ async def test_connections_the_server_closed_are_replaced_at_checkout(
         assert len(pids) == 3
     finally:
         await engine.dispose()
+
+
+async def _all_closed(drivers: list[Any]) -> bool:
+    return all(driver.is_closed() for driver in drivers)
 
 
 @pytest.fixture
@@ -104,3 +117,34 @@ async def test_a_connection_lost_at_commit_is_not_run_again(database: Database) 
     with pytest.raises(DBAPIError):
         await database.run(lambda tx: tx, counted)
     assert (closed, attempts) == (["commit"], [1])
+
+
+async def test_a_connection_whose_server_said_goodbye_is_replaced_before_its_socket_ends(
+    new_database: NewDatabase,
+) -> None:
+    """The server terminates an idle pooled connection; asyncpg reads its FATAL
+    goodbye but not (here: never) the end of the socket, so the checkout cannot
+    tell. The next statement fails (an InternalClientError: the goodbye left the
+    protocol in an error state), the connection counts as dead, and ``run`` runs
+    the work again at once on a fresh one. CI once met this window by chance."""
+    dsn = await new_database("goodbye")
+    opened: list[Database] = []
+    try:
+        async with blackhole_proxy("127.0.0.1", 5432) as proxy:
+            url = make_url(to_driver_url(dsn, "postgresql+asyncpg")).set(port=proxy.port)
+            database = Database(url.render_as_string(hide_password=False), pool_size=1)
+            opened.append(database)
+            async with database.engine.begin() as connection:
+                await connection.execute(text("CREATE TABLE runs (n int)"))
+
+            proxy.lose_closes()
+            assert await terminate_connections(dsn.rpartition("/")[2]) == 1
+            await proxy.server_closed.wait()
+
+            assert await database.run(lambda tx: tx, insert_a_run) == 1
+            assert await runs_kept(database) == 1
+    finally:
+        # After the proxy has ended its sockets: on a silent one, a connection
+        # would wait out its close timeout.
+        for database in opened:
+            await database.close()
