@@ -3,7 +3,13 @@ an operator's ``pg_terminate_backend`` would."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import asyncpg
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import ADMIN_DSN
 from tests.support.apps import wait_until
@@ -29,3 +35,25 @@ async def terminate_connections(database: str) -> int:
         return killed
     finally:
         await admin.close()
+
+
+@contextmanager
+def connections_closed_under(
+    engine: AsyncEngine, engine_event: str, *, statement: str = "", times: int = 1
+) -> Iterator[list[str]]:
+    """Within the block, close the connection under the next ``times`` statements
+    holding ``statement`` (``"before_cursor_execute"``) or commits (``"commit"``),
+    as a server ending it in that instant would. Yields the events closed under."""
+    closed: list[str] = []
+
+    def close(connection: Any, *args: Any) -> None:
+        about = engine_event != "before_cursor_execute" or statement in args[1]
+        if about and len(closed) < times:
+            closed.append(engine_event)
+            connection.connection.driver_connection.terminate()
+
+    event.listen(engine.sync_engine, engine_event, close)
+    try:
+        yield closed
+    finally:
+        event.remove(engine.sync_engine, engine_event, close)

@@ -6,18 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aio_pika
 import httpx
 from order_service.service import SERVICE
 from order_service.settings import Settings
 from service_kit import create_app
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.order.support import count_rows, order_body
 from tests.support.apps import running_app, wait_until, with_test_keys
+from tests.support.postgres import connections_closed_under
 from tests.support.tokens import ShopAuth
 
 LIMIT = 64 * 1024
@@ -111,17 +110,9 @@ async def test_orders_placed_together_survive_a_connection_that_dies_under_them(
     than answering every order in it 503."""
     async with running_app(SERVICE, settings, role="api") as (app, client):
         engine = app.state.runtime.database.engine
-        closed: list[str] = []
-
-        def close_under_the_first_pricing(
-            connection: Any, _cursor: Any, statement: str, *_: Any
-        ) -> None:
-            if not closed and "FROM products" in statement:
-                closed.append(statement)
-                connection.connection.driver_connection.terminate()
-
-        event.listen(engine.sync_engine, "before_cursor_execute", close_under_the_first_pricing)
-        try:
+        with connections_closed_under(
+            engine, "before_cursor_execute", statement="FROM products"
+        ) as closed:
             answers = await asyncio.gather(
                 *(
                     client.post(
@@ -130,8 +121,6 @@ async def test_orders_placed_together_survive_a_connection_that_dies_under_them(
                     for n in range(6)
                 )
             )
-        finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", close_under_the_first_pricing)
     assert closed, "no placement's connection was closed"
     assert [answer.status_code for answer in answers] == [202] * 6
     counts = await count_rows(sessions)

@@ -8,13 +8,13 @@ import pytest
 from events import Transaction
 from service_kit.database import Database, create_engine, create_sessions
 from service_kit.settings import to_driver_url
-from sqlalchemy import event, make_url, text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import NewDatabase
 from tests.support.apps import wait_until
 from tests.support.faults_proxy import blackhole_proxy
-from tests.support.postgres import terminate_connections
+from tests.support.postgres import connections_closed_under, terminate_connections
 
 
 async def test_connections_the_server_closed_are_replaced_at_checkout(
@@ -63,22 +63,6 @@ async def database(new_database: NewDatabase) -> AsyncIterator[Database]:
         await made.close()
 
 
-def close_connection_at(database: Database, engine_event: str, *, times: int) -> list[str]:
-    """Close the connection under the next ``times`` inserts (``before_cursor_execute``)
-    or commits (``commit``), as a server ending it in that instant would; the list
-    of what was closed under."""
-    closed: list[str] = []
-
-    def close(connection: Any, *args: Any) -> None:
-        is_insert = engine_event != "before_cursor_execute" or "INSERT" in args[1]
-        if is_insert and len(closed) < times:
-            closed.append(engine_event)
-            connection.connection.driver_connection.terminate()
-
-    event.listen(database.engine.sync_engine, engine_event, close)
-    return closed
-
-
 async def insert_a_run(tx: Transaction) -> int:
     await tx.session.execute(text("INSERT INTO runs VALUES (1)"))
     return 1
@@ -90,15 +74,21 @@ async def runs_kept(database: Database) -> int:
 
 
 async def test_work_whose_connection_died_under_it_runs_once_more(database: Database) -> None:
-    closed = close_connection_at(database, "before_cursor_execute", times=1)
-    assert await database.run(lambda tx: tx, insert_a_run) == 1
+    with connections_closed_under(
+        database.engine, "before_cursor_execute", statement="INSERT"
+    ) as closed:
+        assert await database.run(lambda tx: tx, insert_a_run) == 1
     assert closed == ["before_cursor_execute"]
     assert await runs_kept(database) == 1
 
 
 async def test_only_once_more(database: Database) -> None:
-    closed = close_connection_at(database, "before_cursor_execute", times=2)
-    with pytest.raises(DBAPIError) as raised:
+    with (
+        connections_closed_under(
+            database.engine, "before_cursor_execute", statement="INSERT", times=2
+        ) as closed,
+        pytest.raises(DBAPIError) as raised,
+    ):
         await database.run(lambda tx: tx, insert_a_run)
     assert raised.value.connection_invalidated
     assert len(closed) == 2
@@ -113,8 +103,7 @@ async def test_a_connection_lost_at_commit_is_not_run_again(database: Database) 
         attempts.append(1)
         return await insert_a_run(tx)
 
-    closed = close_connection_at(database, "commit", times=1)
-    with pytest.raises(DBAPIError):
+    with connections_closed_under(database.engine, "commit") as closed, pytest.raises(DBAPIError):
         await database.run(lambda tx: tx, counted)
     assert (closed, attempts) == (["commit"], [1])
 
